@@ -1,0 +1,233 @@
+//! The configuration as written: the YAML format's shape, every value with its position.
+//!
+//! A [`Config`] is what the file *says*, before anything is checked against the host or against
+//! the rules of the format: names are unresolved, ports are unchecked numbers, addresses are
+//! text. [`crate::policy`] turns it into a [`crate::Policy`] or a list of problems. A `Config`
+//! also serializes back to YAML (through `serde-saphyr`), which is how a policy built in code
+//! is written out as a file.
+
+pub(crate) mod decode;
+
+use crate::policy::{Action, DefaultPolicy, Direction, Protocol};
+use crate::source::Position;
+use serde::{Serialize, Serializer};
+
+/// A value and where it was written (`None` for values that did not come from a file).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spanned<T> {
+    /// The value.
+    pub value: T,
+    /// Its position in the file.
+    pub position: Option<Position>,
+}
+
+impl<T> Spanned<T> {
+    /// A value read at `position`.
+    pub fn new(value: T, position: Option<Position>) -> Self {
+        Self { value, position }
+    }
+
+    /// A value that was not read from a file (built in code).
+    pub fn bare(value: T) -> Self {
+        Self {
+            value,
+            position: None,
+        }
+    }
+}
+
+impl<T: Serialize> Serialize for Spanned<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.value.serialize(serializer)
+    }
+}
+
+/// A field that takes one value or a list of them (`port: 22` or `ports: [22, "8000-8100"]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    /// A single value.
+    One(T),
+    /// A list.
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    /// The values, one or many.
+    pub fn as_slice(&self) -> &[T] {
+        match self {
+            OneOrMany::One(v) => std::slice::from_ref(v),
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// A port or a port range as written, before bounds are checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortSpec {
+    /// `6379`
+    Single(i64),
+    /// `"8000-8100"`
+    Range(i64, i64),
+}
+
+impl Serialize for PortSpec {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            PortSpec::Single(p) => serializer.serialize_i64(p),
+            PortSpec::Range(a, b) => serializer.serialize_str(&format!("{a}-{b}")),
+        }
+    }
+}
+
+/// A whole configuration file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Config {
+    /// Top-level fields present but undecodable (already reported).
+    #[serde(skip)]
+    pub(crate) undecodable: Vec<&'static str>,
+    /// Whether the file had a `rules:` key (a policy with no rules says `rules: []`).
+    #[serde(skip)]
+    pub(crate) has_rules: bool,
+    /// Format version; `"1.0"` is the one zt reads.
+    pub version: Option<Spanned<String>>,
+    /// Global settings; every one has a default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settings: Option<SettingsConfig>,
+    /// The rules in file order.
+    pub rules: Vec<RuleConfig>,
+}
+
+/// The `settings:` mapping.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SettingsConfig {
+    /// `deny` (default) or `allow`: the verdict for traffic no rule matches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_policy: Option<Spanned<DefaultPolicy>>,
+    /// Log traffic that falls through to the default deny (default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_blocked: Option<Spanned<bool>>,
+    /// Prefix of log lines (default `"ZT-BLOCKED: "`, at most 29 characters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_prefix: Option<Spanned<String>>,
+    /// Log rate limit, `N/second|minute|hour|day` (default `"10/second"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_rate: Option<Spanned<String>>,
+    /// Keep inbound SSH open whatever the rules say (default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preserve_ssh: Option<Spanned<bool>>,
+    /// The SSH ports the failsafe keeps open (default `[22]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssh_ports: Option<Spanned<OneOrMany<Spanned<PortSpec>>>>,
+    /// Accept established and related traffic before any rule (default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preserve_established: Option<Spanned<bool>>,
+}
+
+/// One entry of `rules:`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RuleConfig {
+    /// Where the rule's mapping starts.
+    #[serde(skip)]
+    pub position: Option<Position>,
+    /// Fields that were present but could not be decoded (already reported), so validation
+    /// does not report them again as missing.
+    #[serde(skip)]
+    pub(crate) undecodable: Vec<&'static str>,
+    /// Unique name; carried into every kernel object the rule becomes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<Spanned<String>>,
+    /// Free text for humans.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<Spanned<String>>,
+    /// `egress` (default) or `ingress`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Spanned<Direction>>,
+    /// Who: the sending identity (egress) or the source addresses (ingress).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<Spanned<FromConfig>>,
+    /// Where: destination addresses (egress), ports and protocol.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<Spanned<ToConfig>>,
+    /// `allow`, `deny` or `reject`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<Spanned<Action>>,
+    /// Lower first; ties keep file order (default 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Spanned<i64>>,
+    /// Log every packet this rule decides (rate-limited like the fall-through log).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<Spanned<bool>>,
+}
+
+/// The `from:` mapping of a rule.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FromConfig {
+    /// Selectors present but undecodable (already reported).
+    #[serde(skip)]
+    pub(crate) undecodable: Vec<&'static str>,
+    /// A user name, or `"*"` for any sender.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<Spanned<String>>,
+    /// A numeric uid (needs no passwd entry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<Spanned<i64>>,
+    /// A group name (matched against the socket owner's primary group).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<Spanned<String>>,
+    /// A numeric gid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gid: Option<Spanned<i64>>,
+    /// A cgroup v2 path such as `system.slice/nginx.service` (matches it and its descendants).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<Spanned<String>>,
+    /// Ingress: one source address or CIDR.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<Spanned<String>>,
+    /// Ingress: source addresses or CIDRs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<Spanned<OneOrMany<Spanned<String>>>>,
+}
+
+/// The `to:` mapping of a rule.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ToConfig {
+    /// Egress: one destination address or CIDR.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<Spanned<String>>,
+    /// Egress: destination addresses or CIDRs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<Spanned<OneOrMany<Spanned<String>>>>,
+    /// A port, a range, or a list of both.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<Spanned<OneOrMany<Spanned<PortSpec>>>>,
+    /// Same as `port`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Spanned<OneOrMany<Spanned<PortSpec>>>>,
+    /// `tcp`, `udp`, `both`, `icmp` or `any` (default `tcp` with ports, `any` without).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Spanned<Protocol>>,
+}
+
+impl FromConfig {
+    /// Whether `key` holds a decoded value.
+    pub(crate) fn has(&self, key: &str) -> bool {
+        match key {
+            "user" => self.user.is_some(),
+            "uid" => self.uid.is_some(),
+            "group" => self.group.is_some(),
+            "gid" => self.gid.is_some(),
+            "cgroup" => self.cgroup.is_some(),
+            "host" => self.host.is_some(),
+            "hosts" => self.hosts.is_some(),
+            _ => false,
+        }
+    }
+}
+
+impl Config {
+    /// Write the configuration as YAML (positions are not written).
+    pub fn to_yaml(&self) -> Result<String, crate::Error> {
+        serde_saphyr::to_string(self).map_err(|e| crate::Error::Serialize(e.to_string()))
+    }
+}

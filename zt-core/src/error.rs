@@ -1,0 +1,56 @@
+//! zt-core's error type.
+
+use crate::diagnostic::Diagnostics;
+use std::path::PathBuf;
+
+/// Everything that can go wrong in zt-core or behind the [`crate::Backend`] trait.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is invalid: every problem, with rule, field and position.
+    #[error("{0}")]
+    Invalid(Diagnostics),
+    /// The configuration file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A backend cannot express a rule; it is refused, never weakened.
+    #[error("the {backend} backend cannot express rule '{rule}': {reason}")]
+    Unsupported {
+        /// The backend.
+        backend: &'static str,
+        /// The policy rule.
+        rule: String,
+        /// Why not.
+        reason: String,
+    },
+    /// A backend failed talking to the kernel (or to a tool), with its own error as source.
+    #[error("{backend} backend: {message}")]
+    Backend {
+        /// The backend.
+        backend: &'static str,
+        /// What failed, naming the rule where one is involved.
+        message: String,
+        /// The backend's typed error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// A snapshot taken by one backend was handed to another.
+    #[error(
+        "the snapshot was taken by the {found} backend; the {expected} backend cannot restore it"
+    )]
+    SnapshotMismatch {
+        /// The backend asked to restore.
+        expected: &'static str,
+        /// The backend that took it.
+        found: String,
+    },
+    /// A configuration could not be written as YAML.
+    #[error("cannot write the configuration as YAML: {0}")]
+    Serialize(String),
+}

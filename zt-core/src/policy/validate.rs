@@ -1,0 +1,1062 @@
+//! From a [`Config`] to a [`Policy`]: every check, every name resolved, all problems at once.
+
+use super::shadow::{self, Shadower};
+use super::{
+    Action, AddressSet, CgroupPath, DefaultPolicy, Direction, Identity, Loaded, LogPrefix,
+    LogPrefixError, LogRate, Policy, PortRange, PortSet, Protocol, Rule, RuleName, Settings,
+};
+use crate::Error;
+use crate::config::decode::{self, printable};
+use crate::config::{Config, FromConfig, OneOrMany, PortSpec, RuleConfig, SettingsConfig, Spanned};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::resolve::NameResolver;
+use crate::source::{Position, Provenance};
+use crate::yaml::{self, YamlErrorKind};
+use ipnet::IpNet;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Parse, decode and validate a YAML text.
+///
+/// Rules are streamed: each item of `rules:` is decoded and validated as soon as it is read,
+/// and its YAML nodes and `RuleConfig` are dropped before the next one is read.
+pub(crate) fn load_str(
+    text: &str,
+    source: &str,
+    resolver: &dyn NameResolver,
+) -> Result<Loaded, Error> {
+    let mut rules = RuleStream::new(resolver);
+    match yaml::read_streaming(text, Some("rules"), &mut rules) {
+        Ok(root) => {
+            let config = decode::decode(&root, &mut rules.v.diags);
+            rules.finish(&config, source)
+        }
+        Err(e) => {
+            let (code, message) = match e.kind {
+                YamlErrorKind::TooLarge => (Code::TooLarge, e.message),
+                YamlErrorKind::Empty => (Code::Empty, e.message),
+                YamlErrorKind::Syntax => {
+                    (Code::YamlSyntax, format!("not valid YAML: {}", e.message))
+                }
+            };
+            let d = Diagnostic::error(code, message).at(e.position);
+            Err(Error::Invalid(Diagnostics::new(source, vec![d])))
+        }
+    }
+}
+
+/// The error for a file that is not UTF-8, positioned at the first bad byte.
+pub(crate) fn not_utf8(source: &str, e: &std::string::FromUtf8Error) -> Error {
+    let bytes = e.as_bytes();
+    let at = e.utf8_error().valid_up_to();
+    let before = &bytes[..at];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    let d = Diagnostic::error(
+        Code::YamlSyntax,
+        format!("the file is not valid UTF-8 (byte {at})"),
+    )
+    .at(Some(Position::new(clamp(line), clamp(column))))
+    .with_help("zt configurations are UTF-8 text");
+    Error::Invalid(Diagnostics::new(source, vec![d]))
+}
+
+/// Validate a configuration built in code.
+pub(crate) fn validate(
+    config: &Config,
+    source: &str,
+    resolver: &dyn NameResolver,
+) -> Result<Loaded, Error> {
+    let mut rules = RuleStream::new(resolver);
+    for rc in &config.rules {
+        rules.push(rc);
+    }
+    rules.finish(config, source)
+}
+
+/// Validates rules one at a time, as they are decoded, keeping only the resolved rules.
+pub(crate) struct RuleStream<'r> {
+    v: Validator<'r>,
+    rules: Vec<Rule>,
+    /// Every valid rule name and where it was written, for duplicate reports.
+    names: Vec<(RuleName, Option<Position>)>,
+    count: usize,
+    failed: bool,
+}
+
+impl<'r> RuleStream<'r> {
+    fn new(resolver: &'r dyn NameResolver) -> Self {
+        Self {
+            v: Validator {
+                resolver,
+                diags: Vec::new(),
+                rule: None,
+                index: None,
+            },
+            rules: Vec::new(),
+            names: Vec::new(),
+            count: 0,
+            failed: false,
+        }
+    }
+
+    /// Validate the next rule.
+    fn push(&mut self, rc: &RuleConfig) {
+        let index = self.count;
+        self.count += 1;
+        // Every valid name takes part in duplicate detection, even in a rule that fails.
+        if let Some(n) = &rc.name
+            && let Ok(name) = RuleName::new(&n.value)
+        {
+            self.names.push((name, n.position));
+        }
+        match self.v.rule(index, rc) {
+            Some(rule) => self.rules.push(rule),
+            None => self.failed = true,
+        }
+    }
+
+    /// Report every rule whose name an earlier rule already uses. Sorting (rather than
+    /// hashing) keeps this O(n log n) whatever names a file holds.
+    fn duplicates(&mut self) {
+        let names = &self.names;
+        let mut by_name: Vec<usize> = (0..names.len()).collect();
+        by_name.sort_by(|&a, &b| names[a].0.cmp(&names[b].0).then(a.cmp(&b)));
+        // `by_name` groups equal names, each group in file order: its first member is the
+        // original, every later one a duplicate.
+        let mut original = 0;
+        for k in 1..by_name.len() {
+            let (first, again) = (by_name[original], by_name[k]);
+            if names[again].0 != names[first].0 {
+                original = k;
+                continue;
+            }
+            self.failed = true;
+            let name = names[again].0.shared();
+            let first_line = names[first]
+                .1
+                .map_or(String::new(), |p| format!(" (first at line {})", p.line));
+            self.v.error_in(
+                Some(name.clone()),
+                problem(
+                    Code::DuplicateName,
+                    format!("the name '{name}' is used twice{first_line}"),
+                    "names identify rules in counters, logs and drift reports: make each unique",
+                ),
+                "name",
+                names[again].1,
+            );
+        }
+    }
+
+    /// Validate the rest of the configuration and assemble the policy.
+    fn finish(mut self, config: &Config, source: &str) -> Result<Loaded, Error> {
+        self.duplicates();
+        let settings = self.v.top(config);
+        let policy = match settings {
+            Some(settings) if !self.failed => {
+                let policy = Policy {
+                    settings,
+                    rules: self.rules,
+                };
+                self.v.warnings(&policy, config);
+                Some(policy)
+            }
+            _ => None,
+        };
+        let diagnostics = Diagnostics::new(source, self.v.diags);
+        match policy {
+            Some(policy) if !diagnostics.has_errors() => Ok(Loaded {
+                policy,
+                warnings: diagnostics,
+            }),
+            // Every path to `None` reported an error.
+            _ => Err(Error::Invalid(diagnostics)),
+        }
+    }
+}
+
+impl<'a> yaml::ItemSink<'a> for RuleStream<'_> {
+    fn item(&mut self, node: yaml::Node<'a>) {
+        let rc = decode::decode_rule(self.count, &node, &mut self.v.diags);
+        drop(node);
+        self.push(&rc);
+    }
+
+    fn reset(&mut self) {
+        self.v.diags.clear();
+        self.rules.clear();
+        self.names.clear();
+        self.count = 0;
+        self.failed = false;
+    }
+}
+
+struct Validator<'r> {
+    resolver: &'r dyn NameResolver,
+    diags: Vec<Diagnostic>,
+    /// Name of the rule being validated, when it has a valid one.
+    rule: Option<Arc<str>>,
+    /// Its index, for a rule without a valid name (fields read `rules[3].to.port`).
+    index: Option<usize>,
+}
+
+/// A problem found while validating one value: code, message, help.
+type Problem = (Code, String, String);
+
+fn problem(code: Code, message: impl Into<String>, help: impl Into<String>) -> Problem {
+    (code, message.into(), help.into())
+}
+
+/// A port or range, checked.
+fn port_range(spec: PortSpec) -> Result<PortRange, Problem> {
+    let out_of_range = |p: i64| {
+        problem(
+            Code::PortOutOfRange,
+            format!("port {p} is out of range"),
+            "ports are 1-65535",
+        )
+    };
+    let port = |p: i64| {
+        u16::try_from(p)
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or_else(|| out_of_range(p))
+    };
+    match spec {
+        PortSpec::Single(p) => {
+            let p = port(p)?;
+            PortRange::single(p).ok_or_else(|| out_of_range(i64::from(p)))
+        }
+        PortSpec::Range(a, b) => {
+            let (first, last) = (port(a)?, port(b)?);
+            PortRange::new(first, last).ok_or_else(|| {
+                problem(
+                    Code::InvertedRange,
+                    format!("range {a}-{b} is inverted"),
+                    format!("write the lower port first: \"{b}-{a}\""),
+                )
+            })
+        }
+    }
+}
+
+/// An address or CIDR, checked.
+fn host(text: &str) -> Result<IpNet, Problem> {
+    let t = text.trim();
+    let net = if t.contains('/') {
+        let net: IpNet = t.parse().map_err(|_| {
+            problem(
+                Code::InvalidAddress,
+                format!("'{}' is not a valid CIDR", printable(t)),
+                "write an address and a prefix length, e.g. 10.0.0.0/8 or fd00::/8",
+            )
+        })?;
+        if net.trunc() != net {
+            return Err(problem(
+                Code::HostBitsSet,
+                format!("'{t}' has bits set after the /{} prefix", net.prefix_len()),
+                format!("did you mean {}?", net.trunc()),
+            ));
+        }
+        net
+    } else {
+        let ip: IpAddr = t.parse().map_err(|_| {
+            let looks_like_name = !t.is_empty()
+                && t.chars().any(|c| c.is_ascii_alphabetic())
+                && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'));
+            if looks_like_name {
+                problem(
+                    Code::HostnameNotAllowed,
+                    format!("'{t}' is a host name; zt accepts addresses only"),
+                    "a firewall rule must not change meaning when DNS does: give the address(es) it resolves to",
+                )
+            } else {
+                problem(
+                    Code::InvalidAddress,
+                    format!("'{}' is not an IPv4 or IPv6 address or CIDR", printable(t)),
+                    "e.g. 127.0.0.1, 10.0.0.0/8, ::1, fd00::/8",
+                )
+            }
+        })?;
+        IpNet::from(ip)
+    };
+    if let IpNet::V6(n) = net
+        && let Some(v4) = n.network().to_ipv4_mapped()
+    {
+        return Err(problem(
+            Code::MappedAddress,
+            format!(
+                "'{t}' is an IPv4-mapped IPv6 address; such traffic travels as IPv4 and this would never match"
+            ),
+            format!("write the IPv4 form: {v4}"),
+        ));
+    }
+    Ok(net)
+}
+
+impl Validator<'_> {
+    fn push(&mut self, d: Diagnostic, field: &str) {
+        let d = d.with_rule(self.rule.as_deref());
+        let d = match (field.is_empty(), &self.rule, self.index) {
+            (true, _, _) => d,
+            (false, None, Some(i)) => d.with_field(format!("rules[{i}].{field}")),
+            (false, _, _) => d.with_field(field),
+        };
+        self.diags.push(d);
+    }
+
+    /// An error about rule `rule`, outside that rule's own validation.
+    fn error_in(&mut self, rule: Option<Arc<str>>, p: Problem, field: &str, at: Option<Position>) {
+        self.rule = rule;
+        self.index = None;
+        self.error(p, field, at);
+        self.rule = None;
+    }
+
+    fn error(&mut self, (code, message, help): Problem, field: &str, at: Option<Position>) {
+        self.push(
+            Diagnostic::error(code, message).at(at).with_help(help),
+            field,
+        );
+    }
+
+    fn warn(&mut self, (code, message, help): Problem, field: &str, at: Option<Position>) {
+        self.push(
+            Diagnostic::warning(code, message).at(at).with_help(help),
+            field,
+        );
+    }
+
+    /// Check the top level (version, presence of rules) and resolve the settings.
+    fn top(&mut self, config: &Config) -> Option<Settings> {
+        self.rule = None;
+        self.index = None;
+        match &config.version {
+            Some(v) if v.value.trim() == "1.0" => {}
+            Some(v) => self.error(
+                problem(
+                    Code::UnsupportedVersion,
+                    format!("version '{}' is not supported", printable(&v.value)),
+                    "this zt reads version \"1.0\"",
+                ),
+                "version",
+                v.position,
+            ),
+            None if config.undecodable.contains(&"version") => {}
+            None => self.error(
+                problem(
+                    Code::MissingField,
+                    "the configuration has no version",
+                    "start the file with version: \"1.0\"",
+                ),
+                "version",
+                Some(Position::new(1, 1)),
+            ),
+        }
+        if !config.has_rules && !config.undecodable.contains(&"rules") {
+            self.error(
+                problem(
+                    Code::MissingField,
+                    "the configuration has no rules",
+                    "write `rules: []` for a policy of the prologue and default alone",
+                ),
+                "rules",
+                Some(Position::new(1, 1)),
+            );
+        }
+        self.settings(config.settings.as_ref())
+    }
+
+    fn settings(&mut self, sc: Option<&SettingsConfig>) -> Option<Settings> {
+        let mut s = Settings::default();
+        let Some(sc) = sc else {
+            return Some(s);
+        };
+        let mut ok = true;
+        if let Some(p) = &sc.default_policy {
+            s.default_policy = p.value;
+        }
+        if let Some(b) = &sc.log_blocked {
+            s.log_blocked = b.value;
+        }
+        if let Some(b) = &sc.preserve_ssh {
+            s.preserve_ssh = b.value;
+        }
+        if let Some(b) = &sc.preserve_established {
+            s.preserve_established = b.value;
+        }
+        if let Some(prefix) = &sc.log_prefix {
+            match LogPrefix::new(&prefix.value) {
+                Ok(p) => s.log_prefix = p,
+                Err(e) => {
+                    ok = false;
+                    let p = match e {
+                        LogPrefixError::TooLong(n) => problem(
+                            Code::LogPrefixTooLong,
+                            format!(
+                                "the log prefix is {n} bytes; the limit is 29 (iptables' --log-prefix, the tightest backend)"
+                            ),
+                            "shorten it, e.g. \"ZT-BLOCKED: \"",
+                        ),
+                        LogPrefixError::Character(c) => problem(
+                            Code::UnsafeCharacters,
+                            format!(
+                                "the log prefix contains {c:?}, which could corrupt or forge kernel log lines"
+                            ),
+                            "use printable ASCII without quotes or backslashes",
+                        ),
+                    };
+                    self.error(p, "settings.log_prefix", prefix.position);
+                }
+            }
+        }
+        if let Some(rate) = &sc.log_rate {
+            match LogRate::parse(&rate.value) {
+                Some(r) => s.log_rate = r,
+                None => {
+                    ok = false;
+                    self.error(
+                        problem(
+                            Code::InvalidRate,
+                            format!("'{}' is not a log rate", printable(&rate.value)),
+                            "write N/second, N/minute, N/hour or N/day with N from 1 to 10000, e.g. \"10/second\"",
+                        ),
+                        "settings.log_rate",
+                        rate.position,
+                    );
+                }
+            }
+        }
+        if let Some(ports) = &sc.ssh_ports {
+            match self.port_set(ports, "settings.ssh_ports") {
+                Some(p) if !p.is_any() => s.ssh_ports = p,
+                Some(_) => {}
+                None => ok = false,
+            }
+        }
+        ok.then_some(s)
+    }
+
+    /// A port list, checked; errors are reported and give `None`.
+    fn port_set(
+        &mut self,
+        ports: &Spanned<OneOrMany<Spanned<PortSpec>>>,
+        field: &str,
+    ) -> Option<PortSet> {
+        let specs = ports.value.as_slice();
+        if specs.is_empty() {
+            self.error(
+                problem(
+                    Code::EmptyList,
+                    "an empty port list matches nothing",
+                    "omit the key to mean any port, or list at least one",
+                ),
+                field,
+                ports.position,
+            );
+            return None;
+        }
+        let mut ranges = Vec::with_capacity(specs.len());
+        let mut ok = true;
+        for spec in specs {
+            match port_range(spec.value) {
+                Ok(r) => ranges.push(r),
+                Err(p) => {
+                    ok = false;
+                    self.error(p, field, spec.position);
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        PortSet::from_ranges(ranges)
+    }
+
+    /// A host list, checked, with overlap warnings.
+    fn address_set(
+        &mut self,
+        hosts: &Spanned<OneOrMany<Spanned<String>>>,
+        field: &str,
+    ) -> Option<AddressSet> {
+        let items = hosts.value.as_slice();
+        if items.is_empty() {
+            self.error(
+                problem(
+                    Code::EmptyList,
+                    "an empty host list matches nothing",
+                    "omit the key to mean every address (IPv4 and IPv6), or list at least one",
+                ),
+                field,
+                hosts.position,
+            );
+            return None;
+        }
+        let mut nets: Vec<(IpNet, &Spanned<String>)> = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for item in items {
+            match host(&item.value) {
+                Ok(n) => nets.push((n, item)),
+                Err(p) => {
+                    ok = false;
+                    self.error(p, field, item.position);
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        self.overlaps(&mut nets, field);
+        Some(AddressSet::from_nets(nets.iter().map(|(n, _)| *n)))
+    }
+
+    /// Warn about a network listed twice or inside another one of the same list.
+    fn overlaps(&mut self, nets: &mut [(IpNet, &Spanned<String>)], field: &str) {
+        if nets.len() < 2 {
+            return;
+        }
+        // CIDRs are nested or disjoint: sorted by (family, network, prefix), every net inside
+        // another comes right after its container or after another net inside it.
+        nets.sort_by_key(|(n, _)| (n.network(), n.prefix_len()));
+        let mut container: Option<(IpNet, String)> = None;
+        let mut found = Vec::new();
+        for (net, item) in nets.iter() {
+            match &container {
+                Some((c, text)) if c.contains(net) => {
+                    found.push((item.value.clone(), text.clone(), item.position));
+                }
+                _ => container = Some((*net, item.value.clone())),
+            }
+        }
+        for (inner, outer, at) in found {
+            let message = if inner == outer {
+                format!("'{}' is listed twice", printable(&inner))
+            } else {
+                format!(
+                    "'{}' is already covered by '{}' in the same list",
+                    printable(&inner),
+                    printable(&outer)
+                )
+            };
+            self.warn(
+                problem(
+                    Code::OverlappingHosts,
+                    message,
+                    "remove the redundant entry",
+                ),
+                field,
+                at,
+            );
+        }
+    }
+
+    fn rule(&mut self, index: usize, rc: &RuleConfig) -> Option<Rule> {
+        self.rule = None;
+        self.index = Some(index);
+        let name = match &rc.name {
+            None if rc.undecodable.contains(&"name") => None,
+            None => {
+                self.error(
+                    problem(
+                        Code::MissingField,
+                        "the rule has no name",
+                        "give every rule a unique name, e.g. name: web-to-redis",
+                    ),
+                    "name",
+                    rc.position,
+                );
+                None
+            }
+            Some(n) if n.value.is_empty() => {
+                self.error(
+                    problem(
+                        Code::EmptyName,
+                        "the rule name is empty",
+                        "give every rule a unique name, e.g. name: web-to-redis",
+                    ),
+                    "name",
+                    n.position,
+                );
+                None
+            }
+            Some(n) => match RuleName::new(&n.value) {
+                Ok(name) => {
+                    self.rule = Some(name.shared());
+                    self.index = None;
+                    Some(name)
+                }
+                Err(why) => {
+                    self.error(
+                        problem(
+                            Code::InvalidName,
+                            format!("'{}' is not a valid rule name", printable(&n.value)),
+                            why,
+                        ),
+                        "name",
+                        n.position,
+                    );
+                    None
+                }
+            },
+        };
+        let direction = rc.direction.as_ref().map_or(Direction::Egress, |d| d.value);
+        let description = rc.description.as_ref().and_then(|d| self.description(d));
+        let action = match &rc.action {
+            Some(a) => Some(a.value),
+            None => {
+                if !rc.undecodable.contains(&"action") {
+                    self.error(
+                        problem(
+                            Code::MissingField,
+                            "the rule has no action",
+                            "add action: allow, deny or reject",
+                        ),
+                        "action",
+                        rc.position,
+                    );
+                }
+                None
+            }
+        };
+        let priority = match &rc.priority {
+            None => Some(0),
+            Some(p) => i32::try_from(p.value).ok().or_else(|| {
+                self.error(
+                    problem(
+                        Code::PriorityOutOfRange,
+                        format!("priority {} is out of range", p.value),
+                        "priorities are whole numbers from -2147483648 to 2147483647",
+                    ),
+                    "priority",
+                    p.position,
+                );
+                None
+            }),
+        };
+        let log = rc.log.as_ref().is_some_and(|l| l.value);
+        let (identity, sources) = self.from(rc, direction);
+        let (destinations, ports, protocol) = self.to(rc, direction);
+        let peers = match direction {
+            Direction::Egress => destinations,
+            Direction::Ingress => sources,
+        };
+        Some(Rule {
+            name: name?,
+            description,
+            direction,
+            matches: std::sync::Arc::new(super::RuleMatch {
+                identity: identity?,
+                peers: peers?,
+                ports: ports?,
+                protocol: protocol?,
+            }),
+            action: action?,
+            priority: priority?,
+            log,
+            provenance: Provenance(rc.position),
+        })
+    }
+
+    /// The description, or `None` (with an error) when it is refused.
+    fn description(&mut self, d: &Spanned<String>) -> Option<String> {
+        if d.value
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+            || d.value.len() > 1024
+        {
+            self.error(
+                problem(
+                    Code::UnsafeCharacters,
+                    "the description has control characters or is longer than 1024 bytes",
+                    "descriptions are plain text for humans",
+                ),
+                "description",
+                d.position,
+            );
+            return None;
+        }
+        Some(d.value.clone())
+    }
+
+    /// The identity (egress) and source addresses (ingress) of `from`.
+    fn from(
+        &mut self,
+        rc: &RuleConfig,
+        direction: Direction,
+    ) -> (Option<Identity>, Option<AddressSet>) {
+        let empty = FromConfig::default();
+        let (from, at) = match &rc.from {
+            Some(f) => (&f.value, f.position),
+            None => (&empty, rc.position),
+        };
+        let selectors: Vec<&str> = ["user", "uid", "group", "gid", "cgroup"]
+            .into_iter()
+            .filter(|k| from.has(k) || from.undecodable.contains(k))
+            .collect();
+        let hosts_given = from.host.is_some() || from.hosts.is_some();
+        match direction {
+            Direction::Ingress => {
+                if !selectors.is_empty() {
+                    self.error(
+                        problem(
+                            Code::IngressIdentity,
+                            format!("an ingress rule cannot match from.{}: the receiving process is not visible to the firewall when a packet arrives", selectors.join("/from.")),
+                            "match the source with from.hosts and the local port with to.ports",
+                        ),
+                        &format!("from.{}", selectors[0]),
+                        at,
+                    );
+                    return (None, None);
+                }
+                let sources = self.hosts_field(
+                    from.host.as_ref(),
+                    from.hosts.as_ref(),
+                    ["from.host", "from.hosts"],
+                );
+                (Some(Identity::Any), sources)
+            }
+            Direction::Egress => {
+                if hosts_given {
+                    let pos = from
+                        .host
+                        .as_ref()
+                        .map(|h| h.position)
+                        .or(from.hosts.as_ref().map(|h| h.position))
+                        .flatten();
+                    self.error(
+                        problem(
+                            Code::WrongDirection,
+                            "from.hosts names source addresses, which only ingress rules match; egress traffic starts on this host",
+                            "set direction: ingress, or put destinations under to.hosts",
+                        ),
+                        "from.hosts",
+                        pos,
+                    );
+                }
+                let identity = match selectors.as_slice() {
+                    [] if rc.undecodable.contains(&"from") => None,
+                    [] => {
+                        self.error(
+                            problem(
+                                Code::MissingSelector,
+                                "an egress rule needs one sender: from.user, from.uid, from.group, from.gid or from.cgroup",
+                                "write `from: {user: \"*\"}` to match every sender",
+                            ),
+                            "from",
+                            at,
+                        );
+                        None
+                    }
+                    [_] if !from.undecodable.is_empty() => None,
+                    [one] => self.identity(from, one),
+                    more => {
+                        self.error(
+                            problem(
+                                Code::ConflictingSelectors,
+                                format!(
+                                    "from gives {} senders ({}); a rule matches exactly one",
+                                    more.len(),
+                                    more.join(", ")
+                                ),
+                                "split it into one rule per sender",
+                            ),
+                            "from",
+                            at,
+                        );
+                        None
+                    }
+                };
+                (identity.filter(|_| !hosts_given), Some(AddressSet::any()))
+            }
+        }
+    }
+
+    fn identity(&mut self, from: &FromConfig, selector: &str) -> Option<Identity> {
+        let id_range = |v: i64| u32::try_from(v).ok().filter(|&v| v != u32::MAX);
+        let out_of_range = |what: &str, v: i64| {
+            problem(
+                Code::IdOutOfRange,
+                format!("{what} {v} is out of range"),
+                format!("a {what} is a number from 0 to 4294967294"),
+            )
+        };
+        match selector {
+            "user" => {
+                let user = from.user.as_ref()?;
+                if user.value == "*" {
+                    return Some(Identity::Any);
+                }
+                match self.resolver.uid(&user.value) {
+                    Some(uid) => Some(Identity::User {
+                        uid,
+                        name: Some(user.value.clone()),
+                    }),
+                    None => {
+                        self.error(
+                            problem(
+                                Code::UnknownUser,
+                                format!("no user named '{}' on this host", printable(&user.value)),
+                                "create the account first, or give its numeric uid (uid: 1001), which needs no passwd entry",
+                            ),
+                            "from.user",
+                            user.position,
+                        );
+                        None
+                    }
+                }
+            }
+            "group" => {
+                let group = from.group.as_ref()?;
+                match self.resolver.gid(&group.value) {
+                    Some(gid) => Some(Identity::Group {
+                        gid,
+                        name: Some(group.value.clone()),
+                    }),
+                    None => {
+                        self.error(
+                            problem(
+                                Code::UnknownGroup,
+                                format!("no group named '{}' on this host", printable(&group.value)),
+                                "create the group first, or give its numeric gid (gid: 1001), which needs no group entry",
+                            ),
+                            "from.group",
+                            group.position,
+                        );
+                        None
+                    }
+                }
+            }
+            "uid" => {
+                let uid = from.uid.as_ref()?;
+                match id_range(uid.value) {
+                    Some(u) => Some(Identity::User { uid: u, name: None }),
+                    None => {
+                        self.error(out_of_range("uid", uid.value), "from.uid", uid.position);
+                        None
+                    }
+                }
+            }
+            "gid" => {
+                let gid = from.gid.as_ref()?;
+                match id_range(gid.value) {
+                    Some(g) => Some(Identity::Group { gid: g, name: None }),
+                    None => {
+                        self.error(out_of_range("gid", gid.value), "from.gid", gid.position);
+                        None
+                    }
+                }
+            }
+            _ => {
+                let path = from.cgroup.as_ref()?;
+                match CgroupPath::new(&path.value) {
+                    Ok(p) => Some(Identity::Cgroup(p)),
+                    Err(why) => {
+                        self.error(
+                            problem(
+                                Code::InvalidCgroup,
+                                format!("'{}' is not a usable cgroup path", printable(&path.value)),
+                                why,
+                            ),
+                            "from.cgroup",
+                            path.position,
+                        );
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    /// `host`/`hosts` of a mapping (`from` or `to`): any address when both are absent.
+    fn hosts_field(
+        &mut self,
+        host: Option<&Spanned<String>>,
+        hosts: Option<&Spanned<OneOrMany<Spanned<String>>>>,
+        [host_field, hosts_field]: [&str; 2],
+    ) -> Option<AddressSet> {
+        match (host, hosts) {
+            (None, None) => Some(AddressSet::any()),
+            (Some(_), Some(h)) => {
+                self.error(
+                    problem(
+                        Code::ConflictingFields,
+                        format!("both {host_field} and {hosts_field} are given"),
+                        format!("use {hosts_field} with a list"),
+                    ),
+                    hosts_field,
+                    h.position,
+                );
+                None
+            }
+            (Some(h), None) => {
+                let one = Spanned::new(OneOrMany::One(h.clone()), h.position);
+                self.address_set(&one, host_field)
+            }
+            (None, Some(h)) => self.address_set(h, hosts_field),
+        }
+    }
+
+    /// Destinations, ports and protocol of `to`.
+    fn to(
+        &mut self,
+        rc: &RuleConfig,
+        direction: Direction,
+    ) -> (Option<AddressSet>, Option<PortSet>, Option<Protocol>) {
+        let Some(to) = &rc.to else {
+            return (
+                Some(AddressSet::any()),
+                Some(PortSet::any()),
+                Some(Protocol::Any),
+            );
+        };
+        let to = &to.value;
+        let destinations = match direction {
+            Direction::Egress => {
+                self.hosts_field(to.host.as_ref(), to.hosts.as_ref(), ["to.host", "to.hosts"])
+            }
+            Direction::Ingress => {
+                if let Some(at) = to
+                    .host
+                    .as_ref()
+                    .map(|h| h.position)
+                    .or(to.hosts.as_ref().map(|h| h.position))
+                {
+                    self.error(
+                        problem(
+                            Code::WrongDirection,
+                            "to.hosts names destinations, which only egress rules match; an ingress rule's destination is this host",
+                            "match the sender's address with from.hosts",
+                        ),
+                        "to.hosts",
+                        at,
+                    );
+                    None
+                } else {
+                    Some(AddressSet::any())
+                }
+            }
+        };
+        let (ports, port_field) = match (&to.port, &to.ports) {
+            (Some(_), Some(p)) => {
+                self.error(
+                    problem(
+                        Code::ConflictingFields,
+                        "both to.port and to.ports are given",
+                        "use to.ports with a list",
+                    ),
+                    "to.ports",
+                    p.position,
+                );
+                (None, None)
+            }
+            (Some(p), None) => (self.port_set(p, "to.port"), Some((p.position, "to.port"))),
+            (None, Some(p)) => (self.port_set(p, "to.ports"), Some((p.position, "to.ports"))),
+            (None, None) => (Some(PortSet::any()), None),
+        };
+        let protocol = match (&to.protocol, port_field) {
+            (None, Some(_)) => Protocol::Tcp,
+            (None, None) => Protocol::Any,
+            (Some(p), None) => p.value,
+            (Some(p), Some((at, field))) => {
+                if !p.value.has_ports() {
+                    self.error(
+                        problem(
+                            Code::PortWithoutProtocol,
+                            format!("ports are given but protocol '{}' has no ports", p.value),
+                            "use protocol tcp, udp or both with ports, or drop the ports",
+                        ),
+                        field,
+                        at,
+                    );
+                    return (destinations, None, None);
+                }
+                p.value
+            }
+        };
+        (destinations, ports, Some(protocol))
+    }
+
+    /// Warnings on a valid policy: shadowed rules, unprotected SSH, unpreserved established.
+    fn warnings(&mut self, policy: &Policy, config: &Config) {
+        self.rule = None;
+        self.index = None;
+        let settings = &policy.settings;
+        let setting_at = |f: fn(&crate::config::SettingsConfig) -> Option<Position>| {
+            config.settings.as_ref().and_then(f)
+        };
+        for (victim, by) in shadow::shadowed(policy) {
+            let rule = &policy.rules[victim];
+            let (message, help) = match by {
+                Shadower::Rule(i) => {
+                    let earlier = &policy.rules[i];
+                    let line = earlier
+                        .provenance
+                        .0
+                        .map_or(String::new(), |p| format!(" (line {})", p.line));
+                    (
+                        format!(
+                            "can never match: rule '{}'{line} comes first and matches everything this rule does",
+                            earlier.name
+                        ),
+                        format!("remove it, or give it a lower priority than '{}'", earlier.name),
+                    )
+                }
+                Shadower::SshFailsafe => (
+                    format!(
+                        "can never match: the SSH failsafe accepts inbound TCP to port {} before any rule",
+                        settings.ssh_ports
+                    ),
+                    "SSH stays open while preserve_ssh is true; set preserve_ssh: false (and allow SSH explicitly) to control it with rules".to_owned(),
+                ),
+            };
+            let (code, message, help) = problem(Code::ShadowedRule, message, help);
+            let d = Diagnostic::warning(code, message)
+                .with_rule(Some(rule.name.as_str()))
+                .at(rule.provenance.0)
+                .with_help(help);
+            self.diags.push(d);
+        }
+        if !settings.preserve_ssh && settings.default_policy == DefaultPolicy::Deny {
+            let allowed = |port: u16| {
+                policy.rules.iter().any(|r| {
+                    r.direction == Direction::Ingress
+                        && r.action == Action::Allow
+                        && r.protocol().includes_tcp()
+                        && r.ports().contains(Some(port))
+                })
+            };
+            let ranges = settings.ssh_ports.ranges().unwrap_or(&[]);
+            if let Some(port) = ranges.iter().map(|r| r.first()).find(|&p| !allowed(p)) {
+                self.warn(
+                    problem(
+                        Code::SshUnprotected,
+                        format!("preserve_ssh is false and no ingress rule allows TCP to port {port}: applying this policy can lock you out of this host"),
+                        format!("add an ingress rule allowing tcp port {port}, or set preserve_ssh: true"),
+                    ),
+                    "settings.preserve_ssh",
+                    setting_at(|s| s.preserve_ssh.as_ref().and_then(|b| b.position)),
+                );
+            }
+        }
+        if !settings.preserve_established {
+            self.warn(
+                problem(
+                    Code::EstablishedNotPreserved,
+                    "established and related traffic is no longer accepted before the rules: replies must be allowed by rules, or connections fail",
+                    "keep preserve_established: true unless every reply path has a rule",
+                ),
+                "settings.preserve_established",
+                setting_at(|s| s.preserve_established.as_ref().and_then(|b| b.position)),
+            );
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! Properties of the pipeline over generated policies and probes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on a broken fixture
+
+use proptest::prelude::*;
+
+/// `PROPTEST_CASES` when set (long local runs), else the default for CI.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+use std::net::IpAddr;
+use zt_core::{
+    Action, Addresses, CtState, DefaultPolicy, Direction, Entry, Identity, Loaded, Matcher, Policy,
+    PolicyBuilder, Probe, ProbeProtocol, Protocol, RuleBuilder, Ruleset, StaticResolver, Verdict,
+};
+
+fn resolver() -> StaticResolver {
+    StaticResolver::new()
+        .user("web-user", 1001)
+        .user("postgres", 1002)
+        .group("web", 1001)
+}
+
+const HOSTS: &[&str] = &[
+    "127.0.0.1",
+    "10.0.0.0/8",
+    "10.1.0.0/16",
+    "192.0.2.0/24",
+    "0.0.0.0/0",
+    "::1",
+    "fd00::/8",
+    "2001:db8::/32",
+    "::/0",
+];
+const PORTS: &[u16] = &[22, 53, 80, 443, 5432, 6379, 8080];
+const CGROUPS: &[&str] = &["system.slice", "system.slice/nginx.service", "user.slice"];
+
+#[derive(Clone, Debug)]
+enum Sender {
+    Any,
+    User(&'static str),
+    Uid(u32),
+    Group(&'static str),
+    Gid(u32),
+    Cgroup(&'static str),
+}
+
+fn sender() -> impl Strategy<Value = Sender> {
+    prop_oneof![
+        Just(Sender::Any),
+        prop::sample::select(vec!["web-user", "postgres"]).prop_map(Sender::User),
+        prop::sample::select(vec![0u32, 1, 1001, 1003]).prop_map(Sender::Uid),
+        Just(Sender::Group("web")),
+        prop::sample::select(vec![0u32, 1001, 2000]).prop_map(Sender::Gid),
+        prop::sample::select(CGROUPS.to_vec()).prop_map(Sender::Cgroup),
+    ]
+}
+
+/// A rule that is valid by construction (the generator is checked by `build` succeeding).
+fn rule(index: usize) -> impl Strategy<Value = RuleBuilder> {
+    let hosts = prop::sample::subsequence(HOSTS.to_vec(), 0..=3);
+    let ports = prop::collection::vec(
+        prop_oneof![
+            prop::sample::select(PORTS.to_vec()).prop_map(|p| (p, p)),
+            Just((8000u16, 8100u16)),
+            Just((1u16, 1024u16))
+        ],
+        0..=2,
+    );
+    let protocol = prop::sample::select(vec![
+        Protocol::Tcp,
+        Protocol::Udp,
+        Protocol::Both,
+        Protocol::Icmp,
+        Protocol::Any,
+    ]);
+    let action = prop::sample::select(vec![Action::Allow, Action::Deny, Action::Reject]);
+    (
+        any::<bool>(),
+        sender(),
+        hosts,
+        ports,
+        protocol,
+        action,
+        -2..=2i32,
+        any::<bool>(),
+    )
+        .prop_map(
+            move |(ingress, sender, hosts, ports, protocol, action, priority, log)| {
+                let name = format!("rule-{index}");
+                let mut b = if ingress {
+                    RuleBuilder::ingress(&name)
+                } else {
+                    let b = RuleBuilder::egress(&name);
+                    match sender {
+                        Sender::Any => b.any_user(),
+                        Sender::User(u) => b.user(u),
+                        Sender::Uid(u) => b.uid(u),
+                        Sender::Group(g) => b.group(g),
+                        Sender::Gid(g) => b.gid(g),
+                        Sender::Cgroup(c) => b.cgroup(c),
+                    }
+                };
+                for h in hosts {
+                    b = if ingress {
+                        b.from_host(h)
+                    } else {
+                        b.to_host(h)
+                    };
+                }
+                // Ports only with a protocol that has them.
+                let protocol = if ports.is_empty() || protocol.has_ports() {
+                    protocol
+                } else {
+                    Protocol::Tcp
+                };
+                for (first, last) in ports {
+                    b = if first == last {
+                        b.port(first)
+                    } else {
+                        b.port_range(first, last)
+                    };
+                }
+                b.protocol(protocol)
+                    .action(action)
+                    .priority(priority)
+                    .log(log)
+            },
+        )
+}
+
+fn policy() -> impl Strategy<Value = Loaded> {
+    let rules = (0usize..8).prop_flat_map(|n| (0..n).map(rule).collect::<Vec<_>>());
+    let settings = (
+        prop::sample::select(vec![DefaultPolicy::Deny, DefaultPolicy::Allow]),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        prop::sample::subsequence(vec![22u16, 2222], 1..=2),
+    );
+    (settings, rules).prop_map(|((default, log, ssh, established, ssh_ports), rules)| {
+        let builder = rules.into_iter().fold(
+            PolicyBuilder::new()
+                .default_policy(default)
+                .log_blocked(log)
+                .log_prefix("ZT-TEST: ")
+                .log_rate("5/minute")
+                .preserve_ssh(ssh)
+                .ssh_ports(ssh_ports)
+                .preserve_established(established),
+            PolicyBuilder::rule,
+        );
+        builder
+            .build(&resolver())
+            .unwrap_or_else(|e| panic!("the generator made an invalid policy:\n{e}"))
+    })
+}
+
+const ADDRS_V4: &[&str] = &[
+    "127.0.0.1",
+    "10.1.2.3",
+    "10.200.0.1",
+    "192.0.2.9",
+    "198.51.100.1",
+];
+const ADDRS_V6: &[&str] = &["::1", "fd00::5", "2001:db8::9", "2001:db9::1"];
+
+fn probe() -> impl Strategy<Value = Probe> {
+    let ct = prop::sample::select(vec![
+        CtState::New,
+        CtState::Established,
+        CtState::Related,
+        CtState::Invalid,
+        CtState::Untracked,
+    ]);
+    let protocol = prop::sample::select(vec![
+        ProbeProtocol::Tcp,
+        ProbeProtocol::Udp,
+        ProbeProtocol::Icmp,
+        ProbeProtocol::Other(132),
+    ]);
+    let family = any::<bool>().prop_flat_map(|v6| {
+        let pool = if v6 { ADDRS_V6 } else { ADDRS_V4 };
+        (
+            prop::sample::select(pool.to_vec()),
+            prop::sample::select(pool.to_vec()),
+        )
+    });
+    let port = prop::option::of(prop::sample::select(vec![
+        22u16, 53, 443, 2222, 6379, 8050, 40000,
+    ]));
+    (
+        any::<bool>(),
+        prop::option::of(prop::sample::select(vec![0u32, 1, 1001, 1002, 1003])),
+        prop::option::of(prop::sample::select(vec![0u32, 1001, 2000])),
+        prop::option::of(prop::sample::select(vec![
+            "system.slice/nginx.service",
+            "system.slice/nginx.service/worker",
+            "user.slice/user-1000.slice",
+        ])),
+        protocol,
+        family,
+        (port.clone(), port),
+        prop::option::of(prop::sample::select(vec![8u8, 128, 135, 136, 143])),
+        ct,
+        any::<bool>(),
+    )
+        .prop_map(
+            |(ingress, uid, gid, cgroup, protocol, (src, dst), (sport, dport), icmp, ct, lo)| {
+                let ip = |s: &str| s.parse::<IpAddr>().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+                let ports = matches!(protocol, ProbeProtocol::Tcp | ProbeProtocol::Udp);
+                Probe {
+                    direction: if ingress {
+                        Direction::Ingress
+                    } else {
+                        Direction::Egress
+                    },
+                    uid: if ingress { None } else { uid },
+                    gid: if ingress { None } else { gid },
+                    cgroup: if ingress {
+                        None
+                    } else {
+                        cgroup.map(str::to_owned)
+                    },
+                    protocol,
+                    src: ip(src),
+                    dst: ip(dst),
+                    src_port: if ports { sport } else { None },
+                    dst_port: if ports { dport } else { None },
+                    icmp_type: if protocol == ProbeProtocol::Icmp {
+                        icmp
+                    } else {
+                        None
+                    },
+                    ct_state: ct,
+                    loopback: ingress && lo,
+                }
+            },
+        )
+}
+
+/// An independent statement of when an entry matches a probe, written from the documented
+/// semantics rather than from the evaluator's code.
+fn spec_matches(entry: &Entry, p: &Probe) -> bool {
+    if !entry.hook().applies(p.direction) {
+        return false;
+    }
+    let v6 = p.dst.is_ipv6();
+    match entry.matcher() {
+        Matcher::CtInvalid => p.ct_state == CtState::Invalid,
+        Matcher::CtEstablished => {
+            p.ct_state == CtState::Established || p.ct_state == CtState::Related
+        }
+        Matcher::Loopback => p.loopback,
+        Matcher::Icmpv6Link => {
+            v6 && p.protocol == ProbeProtocol::Icmp && matches!(p.icmp_type, Some(130..=136 | 143))
+        }
+        Matcher::SshIngress(ports) => {
+            p.protocol == ProbeProtocol::Tcp
+                && p.dst_port
+                    .is_some_and(|d| ports.ranges().unwrap_or(&[]).iter().any(|r| r.contains(d)))
+        }
+        Matcher::SshReplies(ports) => {
+            p.protocol == ProbeProtocol::Tcp
+                && p.ct_state == CtState::Established
+                && p.src_port
+                    .is_some_and(|s| ports.ranges().unwrap_or(&[]).iter().any(|r| r.contains(s)))
+        }
+        Matcher::All => true,
+        Matcher::Rule(m) => {
+            let who = match &m.identity {
+                Identity::Any => true,
+                Identity::User { uid, .. } => p.uid == Some(*uid),
+                Identity::Group { gid, .. } => p.gid == Some(*gid),
+                Identity::Cgroup(path) => p.cgroup.as_deref().is_some_and(|c| {
+                    c == path.as_str() || c.starts_with(&format!("{}/", path.as_str()))
+                }),
+            };
+            let peer = if p.direction == Direction::Egress {
+                p.dst
+            } else {
+                p.src
+            };
+            let addr = match peer {
+                IpAddr::V4(a) => match m.peers.v4() {
+                    Addresses::All => true,
+                    Addresses::Only(nets) => nets.iter().any(|n| n.contains(&a)),
+                },
+                IpAddr::V6(a) => match m.peers.v6() {
+                    Addresses::All => true,
+                    Addresses::Only(nets) => nets.iter().any(|n| n.contains(&a)),
+                },
+            };
+            let proto = match m.protocol {
+                Protocol::Any => true,
+                Protocol::Tcp => p.protocol == ProbeProtocol::Tcp,
+                Protocol::Udp => p.protocol == ProbeProtocol::Udp,
+                Protocol::Both => matches!(p.protocol, ProbeProtocol::Tcp | ProbeProtocol::Udp),
+                Protocol::Icmp => p.protocol == ProbeProtocol::Icmp,
+            };
+            let port = match m.ports.ranges() {
+                None => true,
+                Some(r) => p.dst_port.is_some_and(|d| r.iter().any(|x| x.contains(d))),
+            };
+            who && addr && proto && port
+        }
+    }
+}
+
+fn default_verdict(policy: &Policy) -> Verdict {
+    match policy.settings().default_policy() {
+        DefaultPolicy::Deny => Verdict::Drop,
+        DefaultPolicy::Allow => Verdict::Accept,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(512), ..ProptestConfig::default() })]
+
+    #[test]
+    fn policies_serialize_and_parse_back_to_the_same_policy(loaded in policy()) {
+        let yaml = loaded.policy.to_yaml().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let again = Policy::from_yaml(&yaml, "roundtrip.yaml", &resolver())
+            .map_err(|e| TestCaseError::fail(format!("{e}\n{yaml}")))?;
+        prop_assert_eq!(&again.policy, &loaded.policy, "{}", yaml);
+        // What was written is read by the fast reader, and both readers agree on it.
+        prop_assert_eq!(zt_core::yaml::fast_reader_agrees(&yaml), Ok(true), "{}", yaml);
+    }
+
+    #[test]
+    fn compiling_is_deterministic(loaded in policy()) {
+        prop_assert_eq!(loaded.policy.ruleset(), loaded.policy.ruleset());
+    }
+
+    #[test]
+    fn rules_are_ordered_by_priority_then_file_order(loaded in policy()) {
+        let ruleset = loaded.policy.ruleset();
+        let keys: Vec<(i32, usize)> = ruleset
+            .entries()
+            .iter()
+            .filter_map(|e| match e.origin() {
+                zt_core::ruleset::Origin::Rule(i) => Some((loaded.policy.rules()[i].priority(), i)),
+                _ => None,
+            })
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        prop_assert_eq!(keys, sorted);
+    }
+
+    #[test]
+    fn the_winning_entry_is_always_the_first_that_matches(loaded in policy(), probe in probe()) {
+        let ruleset: Ruleset = loaded.policy.ruleset();
+        let decision = ruleset.evaluate(&probe);
+        let first = ruleset
+            .entries()
+            .iter()
+            .position(|e| e.verdict().is_some() && spec_matches(e, &probe));
+        prop_assert_eq!(Some(decision.entry), first);
+        let entry = &ruleset.entries()[decision.entry];
+        prop_assert_eq!(Some(decision.verdict), entry.verdict());
+        prop_assert_eq!(decision.name.as_str(), entry.name());
+    }
+
+    #[test]
+    fn a_probe_no_rule_matches_gets_the_default_verdict(loaded in policy(), mut probe in probe()) {
+        // Keep the probe clear of the prologue: a new, non-loopback, non-SSH, non-ICMPv6 packet.
+        probe.ct_state = CtState::New;
+        probe.loopback = false;
+        if probe.protocol == ProbeProtocol::Icmp { probe.protocol = ProbeProtocol::Other(132); }
+        probe.icmp_type = None;
+        if probe.dst_port == Some(22) || probe.dst_port == Some(2222) { probe.dst_port = Some(40000); }
+        let ruleset = loaded.policy.ruleset();
+        let any_rule = ruleset
+            .entries()
+            .iter()
+            .any(|e| matches!(e.matcher(), Matcher::Rule(_)) && spec_matches(e, &probe));
+        prop_assume!(!any_rule);
+        let decision = ruleset.evaluate(&probe);
+        prop_assert_eq!(decision.name.as_str(), "zt:default");
+        prop_assert_eq!(decision.verdict, default_verdict(&loaded.policy));
+    }
+
+    #[test]
+    fn established_traffic_is_accepted_whenever_preserved(loaded in policy(), mut probe in probe()) {
+        prop_assume!(loaded.policy.settings().preserve_established());
+        probe.ct_state = CtState::Established;
+        let decision = loaded.policy.ruleset().evaluate(&probe);
+        prop_assert_eq!(decision.verdict, Verdict::Accept);
+        prop_assert_eq!(decision.name.as_str(), "zt:established");
+    }
+
+    #[test]
+    fn inbound_ssh_is_accepted_whenever_preserved(loaded in policy(), mut probe in probe()) {
+        let settings = loaded.policy.settings();
+        let Some(port) = settings.ssh_ports().ranges().and_then(|r| r.first()).map(|r| r.first()) else {
+            return Ok(());
+        };
+        probe.direction = Direction::Ingress;
+        probe.protocol = ProbeProtocol::Tcp;
+        probe.dst_port = Some(port);
+        if probe.ct_state == CtState::Invalid {
+            probe.ct_state = CtState::New;
+        }
+        let verdict = loaded.policy.ruleset().evaluate(&probe).verdict;
+        if settings.preserve_ssh() {
+            prop_assert_eq!(verdict, Verdict::Accept);
+        }
+    }
+}

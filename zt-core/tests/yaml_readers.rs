@@ -1,0 +1,244 @@
+//! The fast YAML reader never disagrees with the full one.
+//!
+//! Documents are generated in every style zt's configurations are written in (block and flow
+//! collections, indentless sequences, compact mappings in sequence items, quoting, comments),
+//! then some are mutated with YAML's indicator characters. Whenever the fast reader accepts a
+//! text, the full reader must produce the identical tree, positions included.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on a broken fixture
+
+use proptest::prelude::*;
+
+/// `PROPTEST_CASES` when set (long local runs), else the default for CI.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+use zt_core::yaml::fast_reader_agrees;
+
+#[derive(Clone, Debug)]
+enum Tree {
+    Scalar(String),
+    Seq {
+        items: Vec<Tree>,
+        flow: bool,
+        indentless: bool,
+    },
+    Map {
+        entries: Vec<(String, Tree)>,
+        flow: bool,
+    },
+}
+
+const SCALARS: &[&str] = &[
+    "a",
+    "web-user",
+    "6379",
+    "-5",
+    "1.5",
+    "true",
+    "yes",
+    "~",
+    "null",
+    "10.0.0.0/8",
+    "::1",
+    "fe80::1",
+    "2001:db8::/32",
+    "a:b",
+    "x#y",
+    "a b",
+    "'quoted'",
+    "'it''s'",
+    "\"dq\"",
+    "\"a#b\"",
+    "\"8000-8100\"",
+    "'a: b'",
+    "http://x",
+    "-x",
+    ":x",
+];
+const KEYS: &[&str] = &[
+    "name", "from", "to", "port", "ports", "rules", "k-1", "x_y", "A9",
+];
+
+fn tree() -> impl Strategy<Value = Tree> {
+    let leaf = prop::sample::select(SCALARS.to_vec()).prop_map(|s| Tree::Scalar(s.to_owned()));
+    leaf.prop_recursive(4, 24, 4, |inner| {
+        prop_oneof![
+            (
+                prop::collection::vec(inner.clone(), 0..4),
+                any::<bool>(),
+                any::<bool>()
+            )
+                .prop_map(|(items, flow, indentless)| Tree::Seq {
+                    items,
+                    flow,
+                    indentless
+                }),
+            (
+                prop::collection::vec((prop::sample::select(KEYS.to_vec()), inner), 0..4),
+                any::<bool>()
+            )
+                .prop_map(|(entries, flow)| Tree::Map {
+                    entries: entries
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v))
+                        .collect(),
+                    flow,
+                }),
+        ]
+    })
+}
+
+fn inline(t: &Tree) -> String {
+    match t {
+        Tree::Scalar(s) => s.clone(),
+        Tree::Seq { items, .. } => format!(
+            "[{}]",
+            items.iter().map(inline).collect::<Vec<_>>().join(", ")
+        ),
+        Tree::Map { entries, .. } => format!(
+            "{{{}}}",
+            entries
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", inline(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn is_block(t: &Tree) -> bool {
+    match t {
+        Tree::Scalar(_) => false,
+        Tree::Seq { items, flow, .. } => !flow && !items.is_empty(),
+        Tree::Map { entries, flow } => !flow && !entries.is_empty(),
+    }
+}
+
+/// Render `t` as a block node whose lines start at column `indent`.
+fn block(t: &Tree, indent: usize, out: &mut String, comment: bool) {
+    let pad = " ".repeat(indent);
+    let note = if comment { " # note" } else { "" };
+    match t {
+        Tree::Map { entries, .. } => {
+            for (k, v) in entries {
+                out.push_str(&format!("{pad}{k}:"));
+                match v {
+                    Tree::Seq {
+                        indentless: true, ..
+                    } if is_block(v) => {
+                        out.push('\n');
+                        block(v, indent, out, comment);
+                    }
+                    _ if is_block(v) => {
+                        out.push_str(&format!("{note}\n"));
+                        block(v, indent + 2, out, comment);
+                    }
+                    _ => out.push_str(&format!(" {}{note}\n", inline(v))),
+                }
+            }
+        }
+        Tree::Seq { items, .. } => {
+            for item in items {
+                match item {
+                    Tree::Map { entries, .. } if is_block(item) => {
+                        // A compact mapping: the first key on the dash's line.
+                        let mut inner = String::new();
+                        block(item, indent + 2, &mut inner, comment);
+                        out.push_str(&format!("{pad}- {}", &inner[indent + 2..]));
+                        let _ = entries;
+                    }
+                    _ if is_block(item) => {
+                        out.push_str(&format!("{pad}-\n"));
+                        block(item, indent + 2, out, comment);
+                    }
+                    _ => out.push_str(&format!("{pad}- {}{note}\n", inline(item))),
+                }
+            }
+        }
+        Tree::Scalar(_) => out.push_str(&format!("{pad}{}\n", inline(t))),
+    }
+}
+
+fn document(t: &Tree, comment: bool) -> String {
+    let mut out = String::new();
+    if is_block(t) {
+        block(t, 0, &mut out, comment);
+    } else {
+        out.push_str(&inline(t));
+        out.push('\n');
+    }
+    out
+}
+
+const INDICATORS: &[char] = &[
+    ' ', '\n', ':', '-', '#', '\'', '"', '[', ']', '{', '}', ',', '&', '*', '!', '|', '>', '?',
+    '\t', '%',
+];
+
+fn mutated() -> impl Strategy<Value = String> {
+    (
+        tree(),
+        any::<bool>(),
+        prop::collection::vec(
+            (
+                any::<prop::sample::Index>(),
+                prop::sample::select(INDICATORS.to_vec()),
+                any::<bool>(),
+            ),
+            0..3,
+        ),
+    )
+        .prop_map(|(t, comment, edits)| {
+            let mut doc: Vec<char> = document(&t, comment).chars().collect();
+            for (at, c, insert) in edits {
+                if doc.is_empty() {
+                    break;
+                }
+                let i = at.index(doc.len());
+                if insert {
+                    doc.insert(i, c);
+                } else {
+                    doc.remove(i);
+                }
+            }
+            doc.into_iter().collect()
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(4096), ..ProptestConfig::default() })]
+
+    #[test]
+    fn generated_documents_read_the_same_with_both_readers(t in tree(), comment in any::<bool>()) {
+        let doc = document(&t, comment);
+        prop_assert!(fast_reader_agrees(&doc).is_ok(), "{:?}\n{}", fast_reader_agrees(&doc), doc);
+    }
+
+    #[test]
+    fn mutated_documents_read_the_same_or_are_declined(doc in mutated()) {
+        prop_assert!(fast_reader_agrees(&doc).is_ok(), "{:?}\n{:?}", fast_reader_agrees(&doc), doc);
+    }
+}
+
+/// The differential test is only worth something if the fast reader takes most documents.
+#[test]
+fn the_fast_reader_takes_most_generated_documents() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let (mut accepted, total) = (0, 2000);
+    for _ in 0..total {
+        let t = tree().new_tree(&mut runner).expect("tree").current();
+        if fast_reader_agrees(&document(&t, false)) == Ok(true) {
+            accepted += 1;
+        }
+    }
+    assert!(
+        accepted * 2 > total,
+        "the fast reader took only {accepted} of {total}"
+    );
+}
