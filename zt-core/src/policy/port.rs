@@ -123,17 +123,6 @@ impl PortSet {
             }),
         }
     }
-
-    /// Lowest and highest port, for cheap rejection in coverage checks.
-    pub(crate) fn bounds(&self) -> (u16, u16) {
-        match &self.ranges {
-            None => (0, u16::MAX),
-            Some(r) => (
-                r.first().map_or(0, |x| x.first),
-                r.last().map_or(u16::MAX, |x| x.last),
-            ),
-        }
-    }
 }
 
 impl fmt::Display for PortSet {

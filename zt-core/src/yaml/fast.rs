@@ -199,7 +199,7 @@ impl<'a> Reader<'a, '_> {
 
     fn block_mapping(&mut self, first: Line, indent: usize) -> Option<Node<'a>> {
         let position = Self::position(first, indent);
-        let mut entries = Vec::new();
+        let mut entries = Vec::with_capacity(8);
         let mut line = first;
         loop {
             let klen = key_len(self.rest(line, indent))?;
@@ -272,7 +272,7 @@ impl<'a> Reader<'a, '_> {
     /// A block sequence; with `stream`, its items go to the sink instead of into the node.
     fn block_sequence(&mut self, first: Line, indent: usize, stream: bool) -> Option<Node<'a>> {
         let position = Self::position(first, indent);
-        let mut items = Vec::new();
+        let mut items = Vec::with_capacity(if stream { 0 } else { 4 });
         let mut line = first;
         loop {
             let after = indent + 1;
@@ -423,7 +423,7 @@ impl<'a> Reader<'a, '_> {
 
     fn flow_sequence(&mut self, line: Line, col: usize) -> Option<(Node<'a>, usize)> {
         self.enter()?;
-        let mut items = Vec::new();
+        let mut items = Vec::with_capacity(4);
         let mut at = self.skip_spaces(line, col + 1);
         if self.rest(line, at).first() != Some(&b']') {
             loop {
@@ -452,7 +452,7 @@ impl<'a> Reader<'a, '_> {
 
     fn flow_mapping(&mut self, line: Line, col: usize) -> Option<(Node<'a>, usize)> {
         self.enter()?;
-        let mut entries = Vec::new();
+        let mut entries = Vec::with_capacity(4);
         let mut at = self.skip_spaces(line, col + 1);
         if self.rest(line, at).first() != Some(&b'}') {
             loop {
