@@ -3,8 +3,12 @@
 # Debian 12 machine, idempotently (nothing is downloaded when everything is present).
 
 # Debian packages the workspace needs, with why:
-#   gcc, pkg-config            building crates with C parts
-ZT_PACKAGES=(gcc pkg-config)
+#   gcc, pkg-config                   building crates with C parts
+#   iproute2                          network namespaces and veth pairs in kernel tests
+#   nftables, libnftnl-dev, libmnl-dev  the nft backend (links libnftnl) and its tests
+#   iptables                          the iptables backend (legacy and nft variants)
+#   clang, llvm, libbpf-dev, bpftool  building and inspecting the eBPF backend's programs
+ZT_PACKAGES=(gcc pkg-config iproute2 nftables libnftnl-dev libmnl-dev iptables clang llvm libbpf-dev bpftool)
 
 zt_require_root() {
     if [ "$(id -u)" -ne 0 ]; then
