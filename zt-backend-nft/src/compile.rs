@@ -1,0 +1,629 @@
+//! From a [`Ruleset`] to zt's nftables table (pure).
+//!
+//! Every ruleset entry keeps its place in the first-match order of the chain of its hook
+//! (`output` for egress, `input` for ingress, both for entries on both). A policy rule expands
+//! into *tuples* — one per family × network × protocol × port range it covers. Small policies
+//! become plain rules, one per tuple, which read like the policy in `nft list ruleset`.
+//!
+//! Large policies would cost a linear walk per new connection (about 0.69 ms at 10 000 rules
+//! on this kernel), so a *run* of consecutive rules with the same hook and the same verdict
+//! (logging included) compiles into one lookup per key shape in a concatenated interval set
+//! (`meta skuid . ip daddr . meta l4proto . th dport`, per family), with a counter and the
+//! rule's name on every element. First-match order is kept exactly: all rules of a run share
+//! the verdict, so which of their elements matches decides nothing; an element wholly inside an
+//! earlier element of the same set is left out (the earlier rule matches first anyway), and an
+//! element that partly overlaps one ends the run, so the kernel never sees overlapping
+//! intervals.
+
+use crate::model::{
+    Chain, CtStates, Dir, Element, Family, Field, Hook, L4, RejectWith, Rule, Set, Stmt, Table,
+    Value,
+};
+use ipnet::IpNet;
+use std::collections::HashMap;
+use zt_core::policy::{Identity, Protocol};
+use zt_core::ruleset::{Hook as EntryHook, ICMPV6_LINK_TYPES, LogSpec, Matcher, Origin};
+use zt_core::{Entry, RuleMatch, Ruleset, Verdict};
+
+/// Runs with fewer tuples than this stay plain rules: they are cheap to walk and easier to read.
+pub const SET_MIN_TUPLES: usize = 4;
+
+/// The helper chain every `reject` jumps to: a TCP reset for TCP, ICMP(v6) port unreachable
+/// for everything else.
+pub const REJECT_CHAIN: &str = "zt-reject";
+
+/// One point of a rule's match: a sender, at most one network, protocol and port range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Tuple {
+    identity: Identity,
+    /// A family restriction without a network (`0.0.0.0/0`, or ICMP of one family).
+    family: Option<Family>,
+    net: Option<IpNet>,
+    l4: Option<L4>,
+    ports: Option<(u16, u16)>,
+}
+
+fn family(n: &IpNet) -> Family {
+    match n {
+        IpNet::V4(_) => Family::V4,
+        IpNet::V6(_) => Family::V6,
+    }
+}
+
+/// Every tuple of a rule's match.
+fn tuples(m: &RuleMatch) -> Vec<Tuple> {
+    // (family restriction, network) pairs.
+    let mut places: Vec<(Option<Family>, Option<IpNet>)> = Vec::new();
+    if m.peers.is_any() {
+        if m.protocol == Protocol::Icmp {
+            places.extend([(Some(Family::V4), None), (Some(Family::V6), None)]);
+        } else {
+            places.push((None, None));
+        }
+    } else {
+        let v4 = m.peers.v4();
+        let v6 = m.peers.v6();
+        for (fam, nets) in [
+            (
+                Family::V4,
+                v4.nets()
+                    .map(|n| n.iter().map(|&x| IpNet::V4(x)).collect::<Vec<_>>()),
+            ),
+            (
+                Family::V6,
+                v6.nets()
+                    .map(|n| n.iter().map(|&x| IpNet::V6(x)).collect::<Vec<_>>()),
+            ),
+        ] {
+            match nets {
+                None => places.push((Some(fam), None)),
+                Some(list) => places.extend(list.into_iter().map(|n| (Some(fam), Some(n)))),
+            }
+        }
+    }
+    let protos = |fam: Option<Family>| -> Vec<Option<L4>> {
+        match m.protocol {
+            Protocol::Any => vec![None],
+            Protocol::Tcp => vec![Some(L4::Tcp)],
+            Protocol::Udp => vec![Some(L4::Udp)],
+            Protocol::Both => vec![Some(L4::Tcp), Some(L4::Udp)],
+            Protocol::Icmp => match fam {
+                Some(Family::V6) => vec![Some(L4::Icmpv6)],
+                _ => vec![Some(L4::Icmp)],
+            },
+        }
+    };
+    let ranges: Vec<Option<(u16, u16)>> = match m.ports.ranges() {
+        None => vec![None],
+        Some(r) => r.iter().map(|x| Some((x.first(), x.last()))).collect(),
+    };
+    let mut out = Vec::new();
+    for (fam, net) in places {
+        let fam_of_place = fam.or(net.as_ref().map(family));
+        for l4 in protos(fam_of_place) {
+            for ports in &ranges {
+                out.push(Tuple {
+                    identity: m.identity.clone(),
+                    family: if net.is_some() { None } else { fam },
+                    net,
+                    l4,
+                    ports: *ports,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The statements matching one tuple, in nft's order.
+fn tuple_stmts(t: &Tuple, dir: Dir) -> Vec<Stmt> {
+    let mut s = Vec::with_capacity(4);
+    match &t.identity {
+        Identity::Any => {}
+        Identity::User { uid, .. } => s.push(Stmt::SkUid(*uid)),
+        Identity::Group { gid, .. } => s.push(Stmt::SkGid(*gid)),
+        Identity::Cgroup(p) => s.push(Stmt::Cgroup {
+            level: u32::try_from(p.level()).unwrap_or(u32::MAX),
+            path: p.as_str().to_owned(),
+            id: None,
+        }),
+    }
+    match (t.net, t.family) {
+        (Some(n), _) => s.push(Stmt::Addr(dir, n)),
+        (None, Some(f)) => s.push(Stmt::NfProto(f)),
+        (None, None) => {}
+    }
+    match (t.l4, t.ports) {
+        (Some(l4), Some((a, b))) => s.push(Stmt::Port(l4, Dir::Dst, a, b)),
+        (Some(l4), None) => s.push(Stmt::L4Proto(l4)),
+        (None, _) => {}
+    }
+    s
+}
+
+/// The key shape of a tuple in a set: its fields and any family restriction outside the key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Shape {
+    fields: Vec<Field>,
+    family: Option<Family>,
+}
+
+/// The shape and key values of a tuple, when it can live in a set (two fields or more, and
+/// no cgroup: nftables cannot key a set by a cgroup at an ancestor level).
+fn keyed(t: &Tuple, dir: Dir) -> Option<(Shape, Vec<Value>)> {
+    let mut fields = Vec::with_capacity(4);
+    let mut values = Vec::with_capacity(4);
+    match &t.identity {
+        Identity::Any => {}
+        Identity::User { uid, .. } => {
+            fields.push(Field::SkUid);
+            values.push(Value::Id(*uid));
+        }
+        Identity::Group { gid, .. } => {
+            fields.push(Field::SkGid);
+            values.push(Value::Id(*gid));
+        }
+        Identity::Cgroup(_) => return None,
+    }
+    if let Some(n) = t.net {
+        fields.push(Field::Addr(family(&n), dir));
+        values.push(Value::Net(n));
+    }
+    if let Some(l4) = t.l4 {
+        fields.push(Field::L4Proto);
+        values.push(Value::Proto(l4));
+    }
+    if let Some((a, b)) = t.ports {
+        fields.push(Field::Port(Dir::Dst));
+        values.push(Value::Ports(a, b));
+    }
+    (fields.len() >= 2).then_some((
+        Shape {
+            fields,
+            family: t.family,
+        },
+        values,
+    ))
+}
+
+/// How two key values relate.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Overlap {
+    Disjoint,
+    /// The first contains the second.
+    Contains,
+    Partial,
+}
+
+fn overlap(a: &Value, b: &Value) -> Overlap {
+    match (a, b) {
+        (Value::Id(x), Value::Id(y)) if x == y => Overlap::Contains,
+        (Value::Proto(x), Value::Proto(y)) if x == y => Overlap::Contains,
+        (Value::Net(x), Value::Net(y)) => {
+            if x.contains(y) {
+                Overlap::Contains
+            } else if y.contains(x) {
+                Overlap::Partial
+            } else {
+                Overlap::Disjoint
+            }
+        }
+        (Value::Ports(a1, b1), Value::Ports(a2, b2)) => {
+            if a1 <= a2 && b2 <= b1 {
+                Overlap::Contains
+            } else if b1 < a2 || b2 < a1 {
+                Overlap::Disjoint
+            } else {
+                Overlap::Partial
+            }
+        }
+        _ => Overlap::Disjoint,
+    }
+}
+
+/// Where a new element stands against the elements already in a set.
+enum Placement {
+    New,
+    Covered,
+    Conflicts,
+}
+
+/// A set being filled, with an index by exact key fields so overlap checks stay cheap.
+struct Filling {
+    set: Set,
+    by_exact: HashMap<Vec<(usize, u64)>, Vec<usize>>,
+}
+
+fn exact_key(values: &[Value]) -> Vec<(usize, u64)> {
+    values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| match v {
+            Value::Id(n) => Some((i, u64::from(*n))),
+            Value::Proto(p) => Some((i, u64::from(p.number()))),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Filling {
+    fn place(&self, values: &[Value]) -> Placement {
+        let Some(candidates) = self.by_exact.get(&exact_key(values)) else {
+            return Placement::New;
+        };
+        for &i in candidates {
+            let old = &self.set.elements[i].values;
+            let rel: Vec<Overlap> = old.iter().zip(values).map(|(a, b)| overlap(a, b)).collect();
+            if rel.contains(&Overlap::Disjoint) {
+                continue;
+            }
+            if rel.iter().all(|r| *r == Overlap::Contains) {
+                return Placement::Covered;
+            }
+            return Placement::Conflicts;
+        }
+        Placement::New
+    }
+
+    fn push(&mut self, values: Vec<Value>, comment: &str) {
+        let key = exact_key(&values);
+        self.by_exact
+            .entry(key)
+            .or_default()
+            .push(self.set.elements.len());
+        self.set.elements.push(Element {
+            values,
+            comment: comment.to_owned(),
+        });
+    }
+}
+
+/// A run of consecutive rules being collected for one hook: the rules (for plain rules, if
+/// the run stays small) and the sets they fill (if it does not).
+struct Run {
+    verdict: Vec<Stmt>,
+    rules: Vec<(String, Vec<Tuple>)>,
+    tuples: usize,
+    /// Shapes in order of first use, and the set each is filling.
+    order: Vec<Shape>,
+    fillings: HashMap<Shape, Filling>,
+}
+
+impl Run {
+    fn new(verdict: Vec<Stmt>) -> Self {
+        Self {
+            verdict,
+            rules: Vec::new(),
+            tuples: 0,
+            order: Vec::new(),
+            fillings: HashMap::new(),
+        }
+    }
+
+    /// Add a rule whose tuples are all keyed; `false` (and nothing added) when one of them
+    /// partly overlaps an element already in the run's sets.
+    fn add(&mut self, name: &str, tuples: &[Tuple], dir: Dir) -> bool {
+        let mut placed = Vec::with_capacity(tuples.len());
+        for t in tuples {
+            let Some((shape, values)) = keyed(t, dir) else {
+                return false;
+            };
+            let placement = self
+                .fillings
+                .get(&shape)
+                .map_or(Placement::New, |f| f.place(&values));
+            match placement {
+                Placement::Conflicts => return false,
+                Placement::Covered => {}
+                Placement::New => placed.push((shape, values)),
+            }
+        }
+        for (shape, values) in placed {
+            let filling = self.fillings.entry(shape.clone()).or_insert_with(|| {
+                self.order.push(shape.clone());
+                Filling {
+                    set: Set {
+                        name: String::new(),
+                        fields: shape.fields.clone(),
+                        elements: Vec::new(),
+                    },
+                    by_exact: HashMap::new(),
+                }
+            });
+            filling.push(values, name);
+        }
+        self.tuples += tuples.len();
+        self.rules.push((name.to_owned(), tuples.to_vec()));
+        true
+    }
+}
+
+/// Builds the table.
+struct Compiler {
+    name: String,
+    output: Vec<Rule>,
+    input: Vec<Rule>,
+    sets: Vec<Set>,
+    helpers: Vec<Chain>,
+    runs: [Option<Run>; 2],
+    next_set: usize,
+}
+
+fn hook_index(h: Hook) -> usize {
+    match h {
+        Hook::Output => 0,
+        Hook::Input => 1,
+    }
+}
+
+fn dir_of(h: Hook) -> Dir {
+    match h {
+        Hook::Output => Dir::Dst,
+        Hook::Input => Dir::Src,
+    }
+}
+
+fn hooks(h: EntryHook) -> &'static [Hook] {
+    match h {
+        EntryHook::Egress => &[Hook::Output],
+        EntryHook::Ingress => &[Hook::Input],
+        EntryHook::Both => &[Hook::Output, Hook::Input],
+    }
+}
+
+/// Consecutive numbers grouped into ranges: [130..=136, 143].
+fn ranges(types: &[u8]) -> Vec<(u8, u8)> {
+    let mut out: Vec<(u8, u8)> = Vec::new();
+    for &t in types {
+        match out.last_mut() {
+            Some((_, b)) if u16::from(*b) + 1 == u16::from(t) => *b = t,
+            _ => out.push((t, t)),
+        }
+    }
+    out
+}
+
+impl Compiler {
+    fn chain(&mut self, h: Hook) -> &mut Vec<Rule> {
+        match h {
+            Hook::Output => &mut self.output,
+            Hook::Input => &mut self.input,
+        }
+    }
+
+    fn plain(&mut self, h: Hook, stmts: Vec<Stmt>, comment: &str) {
+        self.chain(h).push(Rule {
+            stmts,
+            comment: comment.to_owned(),
+        });
+    }
+
+    /// The helper chain that logs (rate-limited) and then applies `verdict`.
+    fn log_chain(&mut self, log: &LogSpec, verdict: Verdict) -> String {
+        let base = match verdict {
+            Verdict::Accept => "zt-log-accept",
+            Verdict::Drop => "zt-log-drop",
+            Verdict::Reject => "zt-log-reject",
+        };
+        let log_stmts = vec![
+            Stmt::Limit(log.rate),
+            Stmt::Log(log.prefix.as_str().to_owned()),
+        ];
+        let mut name = base.to_owned();
+        for n in 2.. {
+            match self.helpers.iter().find(|c| c.name == name) {
+                None => break,
+                Some(c) if c.rules.first().map(|r| &r.stmts) == Some(&log_stmts) => return name,
+                Some(_) => name = format!("{base}-{n}"),
+            }
+        }
+        let then = match verdict {
+            Verdict::Accept => Stmt::Accept,
+            Verdict::Drop => Stmt::Drop,
+            Verdict::Reject => Stmt::Jump(self.reject_chain()),
+        };
+        let comment = format!("zt:{}", name.trim_start_matches("zt-"));
+        self.helpers.push(Chain {
+            name: name.clone(),
+            hook: None,
+            rules: vec![
+                Rule {
+                    stmts: log_stmts,
+                    comment: comment.clone(),
+                },
+                Rule {
+                    stmts: vec![then],
+                    comment,
+                },
+            ],
+        });
+        name
+    }
+
+    fn reject_chain(&mut self) -> String {
+        if !self.helpers.iter().any(|c| c.name == REJECT_CHAIN) {
+            self.helpers.push(Chain {
+                name: REJECT_CHAIN.to_owned(),
+                hook: None,
+                rules: vec![
+                    Rule {
+                        stmts: vec![Stmt::L4Proto(L4::Tcp), Stmt::Reject(RejectWith::TcpReset)],
+                        comment: "zt:reject".into(),
+                    },
+                    Rule {
+                        stmts: vec![Stmt::Reject(RejectWith::IcmpxPortUnreachable)],
+                        comment: "zt:reject".into(),
+                    },
+                ],
+            });
+        }
+        REJECT_CHAIN.to_owned()
+    }
+
+    /// The statements that end a rule with an entry's verdict (and its log, if any).
+    fn verdict(&mut self, e: &Entry, v: Verdict) -> Vec<Stmt> {
+        if let Some(log) = e.log() {
+            return vec![Stmt::Jump(self.log_chain(log, v))];
+        }
+        vec![match v {
+            Verdict::Accept => Stmt::Accept,
+            Verdict::Drop => Stmt::Drop,
+            Verdict::Reject => Stmt::Jump(self.reject_chain()),
+        }]
+    }
+
+    /// Emit what a finished run holds: plain rules when small, set lookups otherwise.
+    fn close(&mut self, h: Hook) {
+        let Some(mut run) = self.runs[hook_index(h)].take() else {
+            return;
+        };
+        let dir = dir_of(h);
+        if run.tuples < SET_MIN_TUPLES {
+            for (name, ts) in &run.rules {
+                for t in ts {
+                    let mut stmts = tuple_stmts(t, dir);
+                    stmts.push(Stmt::Counter);
+                    stmts.extend(run.verdict.iter().cloned());
+                    self.plain(h, stmts, name);
+                }
+            }
+            return;
+        }
+        for shape in std::mem::take(&mut run.order) {
+            let Some(mut filling) = run.fillings.remove(&shape) else {
+                continue;
+            };
+            let name = format!("s{}", self.next_set);
+            self.next_set += 1;
+            filling.set.name = name.clone();
+            let mut stmts = Vec::with_capacity(3);
+            if let Some(f) = shape.family {
+                stmts.push(Stmt::NfProto(f));
+            }
+            stmts.push(Stmt::Lookup(shape.fields.clone(), name.clone()));
+            stmts.extend(run.verdict.iter().cloned());
+            self.plain(h, stmts, &format!("zt:set:{name}"));
+            self.sets.push(filling.set);
+        }
+    }
+
+    fn policy_rule(&mut self, e: &Entry, m: &RuleMatch, v: Verdict) {
+        let verdict = self.verdict(e, v);
+        let ts = tuples(m);
+        for &h in hooks(e.hook()) {
+            let dir = dir_of(h);
+            let i = hook_index(h);
+            let joined = match &mut self.runs[i] {
+                Some(run) if run.verdict == verdict => run.add(e.name(), &ts, dir),
+                _ => false,
+            };
+            if joined {
+                continue;
+            }
+            self.close(h);
+            let mut run = Run::new(verdict.clone());
+            if !run.add(e.name(), &ts, dir) {
+                // Not keyable (a cgroup, or a single-field match): a run of its own, plain.
+                run.rules.push((e.name().to_owned(), ts.clone()));
+                run.tuples = 0;
+                self.runs[i] = Some(run);
+                self.close(h);
+            } else {
+                self.runs[i] = Some(run);
+            }
+        }
+    }
+
+    fn own(&mut self, e: &Entry, v: Option<Verdict>) {
+        for &h in hooks(e.hook()) {
+            self.close(h);
+        }
+        let tail = |c: &mut Compiler| -> Vec<Stmt> {
+            match v {
+                Some(Verdict::Accept) => vec![Stmt::Counter, Stmt::Accept],
+                Some(Verdict::Drop) => vec![Stmt::Counter, Stmt::Drop],
+                Some(Verdict::Reject) => vec![Stmt::Counter, Stmt::Jump(c.reject_chain())],
+                None => Vec::new(),
+            }
+        };
+        let matches: Vec<Vec<Stmt>> = match e.matcher() {
+            Matcher::CtInvalid => vec![vec![Stmt::CtState(CtStates::Invalid)]],
+            Matcher::CtEstablished => vec![vec![Stmt::CtState(CtStates::EstablishedRelated)]],
+            Matcher::Loopback => vec![vec![Stmt::IifLoopback]],
+            Matcher::Icmpv6Link => ranges(&ICMPV6_LINK_TYPES)
+                .into_iter()
+                .map(|(a, b)| vec![Stmt::Icmpv6Type(a, b)])
+                .collect(),
+            Matcher::SshIngress(p) => p
+                .ranges()
+                .unwrap_or(&[])
+                .iter()
+                .map(|r| vec![Stmt::Port(L4::Tcp, Dir::Dst, r.first(), r.last())])
+                .collect(),
+            Matcher::SshReplies(p) => p
+                .ranges()
+                .unwrap_or(&[])
+                .iter()
+                .map(|r| {
+                    vec![
+                        Stmt::Port(L4::Tcp, Dir::Src, r.first(), r.last()),
+                        Stmt::CtState(CtStates::Established),
+                    ]
+                })
+                .collect(),
+            Matcher::All => vec![Vec::new()],
+            Matcher::Rule(_) => Vec::new(),
+        };
+        let log = e
+            .log()
+            .map(|l| vec![Stmt::Limit(l.rate), Stmt::Log(l.prefix.as_str().to_owned())]);
+        let tail = tail(self);
+        for &h in hooks(e.hook()) {
+            for m in &matches {
+                let mut stmts = m.clone();
+                if let Some(l) = &log {
+                    stmts.extend(l.iter().cloned());
+                }
+                stmts.extend(tail.iter().cloned());
+                self.plain(h, stmts, e.name());
+            }
+        }
+    }
+}
+
+/// Compile a ruleset into table `name`.
+pub fn compile(ruleset: &Ruleset, name: &str) -> Table {
+    let mut c = Compiler {
+        name: name.to_owned(),
+        output: Vec::new(),
+        input: Vec::new(),
+        sets: Vec::new(),
+        helpers: Vec::new(),
+        runs: [None, None],
+        next_set: 0,
+    };
+    for e in ruleset.entries() {
+        match (e.origin(), e.matcher(), e.verdict()) {
+            (Origin::Rule(_), Matcher::Rule(m), Some(v)) => c.policy_rule(e, m, v),
+            _ => c.own(e, e.verdict()),
+        }
+    }
+    c.close(Hook::Output);
+    c.close(Hook::Input);
+    let mut chains = std::mem::take(&mut c.helpers);
+    chains.push(Chain {
+        name: "output".into(),
+        hook: Some(Hook::Output),
+        rules: c.output,
+    });
+    chains.push(Chain {
+        name: "input".into(),
+        hook: Some(Hook::Input),
+        rules: c.input,
+    });
+    Table {
+        name: c.name,
+        sets: c.sets,
+        chains,
+    }
+}

@@ -1,0 +1,57 @@
+//! The narrow seam between the backend and the kernel: read zt's table, replace it, and find
+//! cgroup ids. Unit tests substitute an in-memory kernel; everything else goes through
+//! [`Netlink`].
+
+use crate::error::NftError;
+use crate::low::LowTable;
+use crate::{ffi, netlink};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+/// What the backend needs from the kernel.
+pub trait Kernel {
+    /// Table `name` as the kernel holds it, or `None` when it does not exist.
+    fn read(&mut self, name: &str) -> Result<Option<LowTable>, NftError>;
+    /// Make table `name` hold exactly `table`, or remove it (`None`), in one transaction.
+    fn replace(&mut self, name: &str, table: Option<&LowTable>) -> Result<(), NftError>;
+    /// The id of the cgroup v2 directory `path` (relative to the cgroup v2 root), or `None`
+    /// when it does not exist; `Err` when there is no cgroup v2 hierarchy.
+    fn cgroup_id(&self, path: &str) -> Result<Option<u64>, PathBuf>;
+}
+
+/// The kernel of the calling thread's network namespace, over netlink.
+#[derive(Debug, Default)]
+pub struct Netlink;
+
+impl Kernel for Netlink {
+    fn read(&mut self, name: &str) -> Result<Option<LowTable>, NftError> {
+        netlink::Socket::open()?.dump(name)
+    }
+
+    fn replace(&mut self, name: &str, table: Option<&LowTable>) -> Result<(), NftError> {
+        let batch = ffi::encode_batch(name, table)?;
+        netlink::Socket::open()?.transact(&batch)
+    }
+
+    fn cgroup_id(&self, path: &str) -> Result<Option<u64>, PathBuf> {
+        let root = cgroup_v2_root().ok_or_else(PathBuf::new)?;
+        // A cgroup v2 directory's inode number is its cgroup id, the value `socket cgroupv2`
+        // compares against.
+        match std::fs::metadata(root.join(path)) {
+            Ok(m) if m.is_dir() => Ok(Some(m.ino())),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Where cgroup v2 is mounted (`/sys/fs/cgroup` on unified hosts, `/sys/fs/cgroup/unified` on
+/// hybrid ones), from `/proc/self/mountinfo`.
+pub fn cgroup_v2_root() -> Option<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        (right.split_whitespace().next()? == "cgroup2")
+            .then(|| left.split_whitespace().nth(4).map(PathBuf::from))
+            .flatten()
+    })
+}
