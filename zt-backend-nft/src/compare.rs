@@ -201,3 +201,61 @@ pub fn counters(t: &LowTable) -> Vec<Counter> {
     }
     out
 }
+
+/// Copy counter values from `current` into the rules and set elements of `desired` that are
+/// unchanged (same chain, comment and expressions; same element key and comment), so an
+/// apply that rebuilds the table does not reset the counters of rules it did not change.
+pub fn carry_counters(current: &LowTable, desired: &mut LowTable) {
+    use std::collections::{HashMap, VecDeque};
+    type Counts = VecDeque<Vec<(u64, u64)>>;
+    let counts = |exprs: &[LowExpr]| -> Vec<(u64, u64)> {
+        exprs
+            .iter()
+            .filter_map(|e| match e {
+                LowExpr::Counter { packets, bytes } => Some((*packets, *bytes)),
+                _ => None,
+            })
+            .collect()
+    };
+    let restore = |exprs: &mut [LowExpr], values: Vec<(u64, u64)>| {
+        let mut values = values.into_iter();
+        for e in exprs {
+            if let LowExpr::Counter { packets, bytes } = e
+                && let Some((p, b)) = values.next()
+            {
+                *packets = p;
+                *bytes = b;
+            }
+        }
+    };
+    let mut rules: HashMap<(String, Option<String>, String), Counts> = HashMap::new();
+    for c in &current.chains {
+        for r in &c.rules {
+            let key = (c.name.clone(), r.comment.clone(), r.to_string());
+            rules.entry(key).or_default().push_back(counts(&r.exprs));
+        }
+    }
+    for c in &mut desired.chains {
+        for r in &mut c.rules {
+            let key = (c.name.clone(), r.comment.clone(), r.to_string());
+            if let Some(values) = rules.get_mut(&key).and_then(VecDeque::pop_front) {
+                restore(&mut r.exprs, values);
+            }
+        }
+    }
+    let mut elements: HashMap<(u32, String), Counts> = HashMap::new();
+    for s in &current.sets {
+        for e in &s.elements {
+            let key = (s.key_type, format!("{e} {:?}", e.comment));
+            elements.entry(key).or_default().push_back(counts(&e.exprs));
+        }
+    }
+    for s in &mut desired.sets {
+        for e in &mut s.elements {
+            let key = (s.key_type, format!("{e} {:?}", e.comment));
+            if let Some(values) = elements.get_mut(&key).and_then(VecDeque::pop_front) {
+                restore(&mut e.exprs, values);
+            }
+        }
+    }
+}

@@ -266,6 +266,11 @@ impl Filling {
     }
 
     fn push(&mut self, values: Vec<Value>, comment: &str) {
+        self.set.interval |= values.iter().any(|v| match v {
+            Value::Net(n) => n.prefix_len() < n.max_prefix_len(),
+            Value::Ports(a, b) => a != b,
+            Value::Id(_) | Value::Proto(_) => false,
+        });
         let key = exact_key(&values);
         self.by_exact
             .entry(key)
@@ -325,6 +330,7 @@ impl Run {
                     set: Set {
                         name: String::new(),
                         fields: shape.fields.clone(),
+                        interval: false,
                         elements: Vec::new(),
                     },
                     by_exact: HashMap::new(),

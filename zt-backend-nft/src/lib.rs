@@ -63,15 +63,15 @@ pub const DEFAULT_TABLE: &str = "zt";
 pub struct NftBackend<K: Kernel = Netlink> {
     table: String,
     kernel: K,
+    /// The table the last `plan` computed, for the `apply` that follows it (compiling a large
+    /// policy costs more than the rest of an apply).
+    planned: Option<(Ruleset, LowTable)>,
 }
 
 impl NftBackend<Netlink> {
     /// The backend for table `inet zt` in the calling thread's network namespace.
     pub fn new() -> Self {
-        Self {
-            table: DEFAULT_TABLE.to_owned(),
-            kernel: Netlink,
-        }
+        Self::with_kernel(Netlink)
     }
 }
 
@@ -95,6 +95,7 @@ impl<K: Kernel> NftBackend<K> {
         Self {
             table: DEFAULT_TABLE.to_owned(),
             kernel,
+            planned: None,
         }
     }
 
@@ -186,14 +187,16 @@ impl<K: Kernel> Backend for NftBackend<K> {
     fn plan(&mut self, ruleset: &Ruleset) -> Result<Plan, Error> {
         let desired = self.desired(ruleset)?;
         let current = self.kernel.read(&self.table)?;
-        Ok(Plan {
+        let plan = Plan {
             backend: NAME.to_owned(),
             ruleset: ruleset.clone(),
             artifact: self.render(ruleset)?,
             diff: Diff {
                 changes: compare::diff(current.as_ref(), &desired),
             },
-        })
+        };
+        self.planned = Some((plan.ruleset.clone(), desired));
+        Ok(plan)
     }
 
     fn apply(&mut self, plan: &Plan) -> Result<Snapshot, Error> {
@@ -203,8 +206,16 @@ impl<K: Kernel> Backend for NftBackend<K> {
                 found: plan.backend.clone(),
             });
         }
-        let desired = self.desired(&plan.ruleset)?;
+        // Reuse what `plan` compiled for this ruleset (comparing rulesets is cheap: their
+        // rule matches are shared, and equal pointers compare equal at once).
+        let mut desired = match self.planned.take() {
+            Some((ruleset, desired)) if ruleset == plan.ruleset => desired,
+            _ => self.desired(&plan.ruleset)?,
+        };
         let current = self.kernel.read(&self.table)?;
+        if let Some(current) = &current {
+            compare::carry_counters(current, &mut desired);
+        }
         let snapshot = Snapshot {
             backend: NAME.to_owned(),
             content: current

@@ -385,6 +385,24 @@ impl fmt::Display for LowElem {
     }
 }
 
+/// The order elements are compared in: by key. Sets have none of their own — a dump lists a
+/// hash set's elements in hash order — while the model sends them in policy order (the order
+/// `nft -f` inserts them in, which is the order it lists an interval set in).
+pub fn element_order(a: &LowElem, b: &LowElem) -> std::cmp::Ordering {
+    (&a.key, &a.key_end).cmp(&(&b.key, &b.key_end))
+}
+
+impl LowTable {
+    /// The same table with every set's elements in [`element_order`], for comparing tables.
+    pub fn normalized(&self) -> LowTable {
+        let mut t = self.clone();
+        for s in &mut t.sets {
+            s.elements.sort_by(element_order);
+        }
+        t
+    }
+}
+
 impl LowSet {
     /// The set's definition without its elements, for comparisons.
     pub fn definition(&self) -> String {

@@ -16,8 +16,8 @@ use zt_core::policy::RateUnit;
 
 /// nft's set userdata for a `type …` set with a counter (the same for every key).
 const SET_USERDATA: [u8; 16] = [0, 4, 0, 0, 0, 0, 3, 8, 0, 4, 13, 0, 0, 0, 1, 0];
-/// `NFT_SET_INTERVAL | NFT_SET_CONCAT`.
-const SET_FLAGS: u32 = 0x4 | 0x80;
+/// `NFT_SET_INTERVAL | NFT_SET_CONCAT`: a concatenated interval set.
+const INTERVAL_FLAGS: u32 = 0x4 | 0x80;
 /// `NFT_BYTEORDER_HTON`.
 const HTON: u32 = 1;
 /// `NFT_CT_STATE`.
@@ -137,7 +137,9 @@ fn field_type(f: Field) -> u32 {
     }
 }
 
-fn lookup(fields: &[Field], set: &str, out: &mut Vec<LowExpr>) {
+/// A set lookup. Interval sets keep ids and protocols in network byte order (nft converts the
+/// registers first); hash sets compare them in host order as loaded.
+fn lookup(fields: &[Field], set: &str, interval: bool, out: &mut Vec<LowExpr>) {
     if let Some(f) = fields.iter().find_map(|f| match f {
         Field::Addr(fam, _) => Some(*fam),
         _ => None,
@@ -156,13 +158,15 @@ fn lookup(fields: &[Field], set: &str, out: &mut Vec<LowExpr>) {
                     low::meta::SKGID
                 };
                 out.push(meta(key, reg));
-                out.push(LowExpr::Byteorder {
-                    sreg: reg,
-                    dreg: reg,
-                    op: HTON,
-                    len: 4,
-                    size: 4,
-                });
+                if interval {
+                    out.push(LowExpr::Byteorder {
+                        sreg: reg,
+                        dreg: reg,
+                        op: HTON,
+                        len: 4,
+                        size: 4,
+                    });
+                }
             }
             Field::Addr(fam, d) => out.push(LowExpr::Payload {
                 base: low::base::NETWORK,
@@ -172,13 +176,15 @@ fn lookup(fields: &[Field], set: &str, out: &mut Vec<LowExpr>) {
             }),
             Field::L4Proto => {
                 out.push(meta(low::meta::L4PROTO, reg));
-                out.push(LowExpr::Byteorder {
-                    sreg: reg,
-                    dreg: reg,
-                    op: HTON,
-                    len: 1,
-                    size: 2,
-                });
+                if interval {
+                    out.push(LowExpr::Byteorder {
+                        sreg: reg,
+                        dreg: reg,
+                        op: HTON,
+                        len: 1,
+                        size: 2,
+                    });
+                }
             }
             Field::Port(d) => out.push(LowExpr::Payload {
                 base: low::base::TRANSPORT,
@@ -195,7 +201,10 @@ fn lookup(fields: &[Field], set: &str, out: &mut Vec<LowExpr>) {
     });
 }
 
-fn stmt(s: &Stmt, out: &mut Vec<LowExpr>) -> Result<(), String> {
+/// Which sets are interval sets (their lookups convert byte order).
+type Intervals<'t> = std::collections::HashMap<&'t str, bool>;
+
+fn stmt(s: &Stmt, intervals: &Intervals<'_>, out: &mut Vec<LowExpr>) -> Result<(), String> {
     match s {
         Stmt::CtState(states) => {
             let mask: u32 = match states {
@@ -268,7 +277,10 @@ fn stmt(s: &Stmt, out: &mut Vec<LowExpr>) -> Result<(), String> {
             });
             range(out, vec![*a], vec![*b]);
         }
-        Stmt::Lookup(fields, set) => lookup(fields, set, out),
+        Stmt::Lookup(fields, set) => {
+            let interval = intervals.get(set.as_str()).copied().unwrap_or(false);
+            lookup(fields, set, interval, out);
+        }
         Stmt::Counter => out.push(LowExpr::Counter {
             packets: 0,
             bytes: 0,
@@ -310,10 +322,10 @@ fn stmt(s: &Stmt, out: &mut Vec<LowExpr>) -> Result<(), String> {
     Ok(())
 }
 
-fn rule(r: &Rule) -> Result<LowRule, String> {
+fn rule(r: &Rule, intervals: &Intervals<'_>) -> Result<LowRule, String> {
     let mut exprs = Vec::with_capacity(r.stmts.len() * 3);
     for s in &r.stmts {
-        stmt(s, &mut exprs).map_err(|e| format!("rule '{}': {e}", r.comment))?;
+        stmt(s, intervals, &mut exprs).map_err(|e| format!("rule '{}': {e}", r.comment))?;
     }
     Ok(LowRule {
         exprs,
@@ -321,7 +333,7 @@ fn rule(r: &Rule) -> Result<LowRule, String> {
     })
 }
 
-fn chain(c: &Chain) -> Result<LowChain, String> {
+fn chain(c: &Chain, intervals: &Intervals<'_>) -> Result<LowChain, String> {
     Ok(LowChain {
         name: c.name.clone(),
         base: c.hook.map(|h| LowBase {
@@ -333,34 +345,40 @@ fn chain(c: &Chain) -> Result<LowChain, String> {
             priority: 0,
             policy: libc::NF_ACCEPT as u32,
         }),
-        rules: c.rules.iter().map(rule).collect::<Result<_, _>>()?,
+        rules: c
+            .rules
+            .iter()
+            .map(|r| rule(r, intervals))
+            .collect::<Result<_, _>>()?,
     })
 }
 
-/// The first and last bytes of a value, padded to its field's 4-byte slot.
-fn value_bytes(v: &Value) -> (Vec<u8>, Vec<u8>) {
+/// The first and last bytes of a value, padded to its field's 4-byte slot (ids in network
+/// order in interval sets, host order in hash sets, as the lookups load them).
+fn value_bytes(v: &Value, interval: bool) -> (Vec<u8>, Vec<u8>) {
     let pad = |mut b: Vec<u8>| {
         b.resize(b.len().div_ceil(4) * 4, 0);
         b
     };
     match v {
-        Value::Id(n) => (n.to_be_bytes().to_vec(), n.to_be_bytes().to_vec()),
+        Value::Id(n) if interval => (n.to_be_bytes().to_vec(), n.to_be_bytes().to_vec()),
+        Value::Id(n) => (n.to_ne_bytes().to_vec(), n.to_ne_bytes().to_vec()),
         Value::Net(n) => (addr_bytes(n.network()), addr_bytes(n.broadcast())),
         Value::Proto(p) => (pad(vec![p.number()]), pad(vec![p.number()])),
         Value::Ports(a, b) => (pad(a.to_be_bytes().to_vec()), pad(b.to_be_bytes().to_vec())),
     }
 }
 
-fn element(e: &Element) -> LowElem {
+fn element(e: &Element, interval: bool) -> LowElem {
     let (mut key, mut end) = (Vec::new(), Vec::new());
     for v in &e.values {
-        let (a, b) = value_bytes(v);
+        let (a, b) = value_bytes(v, interval);
         key.extend(a);
         end.extend(b);
     }
     LowElem {
         key,
-        key_end: Some(end),
+        key_end: interval.then_some(end),
         exprs: vec![LowExpr::Counter {
             packets: 0,
             bytes: 0,
@@ -372,28 +390,41 @@ fn element(e: &Element) -> LowElem {
 fn set(s: &Set) -> LowSet {
     LowSet {
         name: s.name.clone(),
-        flags: SET_FLAGS,
+        flags: if s.interval { INTERVAL_FLAGS } else { 0 },
         key_type: s
             .fields
             .iter()
             .fold(0, |acc, f| (acc << 6) | field_type(*f)),
         key_len: s.fields.iter().map(|f| field_size(*f).0 * 4).sum(),
-        fields: s.fields.iter().map(|f| field_size(*f).1).collect(),
+        fields: if s.interval {
+            s.fields.iter().map(|f| field_size(*f).1).collect()
+        } else {
+            Vec::new()
+        },
         userdata: SET_USERDATA.to_vec(),
         exprs: vec![LowExpr::Counter {
             packets: 0,
             bytes: 0,
         }],
-        elements: s.elements.iter().map(element).collect(),
+        elements: s.elements.iter().map(|e| element(e, s.interval)).collect(),
     }
 }
 
 /// Lower the whole table. Fails only on a cgroup whose id was not resolved.
 pub fn table(t: &Table) -> Result<LowTable, String> {
+    let intervals: Intervals<'_> = t
+        .sets
+        .iter()
+        .map(|s| (s.name.as_str(), s.interval))
+        .collect();
     Ok(LowTable {
         name: t.name.clone(),
         sets: t.sets.iter().map(set).collect(),
-        chains: t.chains.iter().map(chain).collect::<Result<_, _>>()?,
+        chains: t
+            .chains
+            .iter()
+            .map(|c| chain(c, &intervals))
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -442,6 +473,7 @@ mod tests {
                 Field::Port(Dir::Dst),
             ],
             elements: vec![],
+            interval: true,
         });
         assert_eq!(
             (s.key_type, s.key_len, s.fields.clone()),

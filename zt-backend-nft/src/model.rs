@@ -168,13 +168,16 @@ pub struct Element {
     pub comment: String,
 }
 
-/// A named set with a concatenated interval key and per-element counters.
+/// A named set with a concatenated key and per-element counters.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Set {
     /// Its name.
     pub name: String,
     /// The key fields (at least two: single-field lookups are plain rules).
     pub fields: Vec<Field>,
+    /// Whether elements hold ranges or prefixes (an interval set, `pipapo` in the kernel);
+    /// sets of exact keys are hash sets, several times cheaper to load.
+    pub interval: bool,
     /// The elements.
     pub elements: Vec<Element>,
 }

@@ -218,15 +218,21 @@ impl Socket {
                 .and_then(|i| batch.subjects.get(i).cloned())
                 .unwrap_or_else(|| format!("message {seq}"))
         };
+        // Success is the END's acknowledgement on kernels that give one (6.10 and later);
+        // older kernels acknowledge every object message instead.
         let end_acked = last.flags & NLM_F_ACK != 0;
-        let mut expected: usize = if end_acked { 1 } else { 0 };
+        let mut pending: Vec<u32> = if end_acked {
+            vec![last.seq]
+        } else {
+            Vec::new()
+        };
         for h in objects {
             if end_acked {
-                // Errors are reported whatever the flags; success is the END's ACK.
+                // Errors are reported whatever the flags.
                 let flags = (h.flags & !NLM_F_ACK).to_ne_bytes();
                 bytes[h.offset + 6..h.offset + 8].copy_from_slice(&flags);
             } else if h.flags & NLM_F_ACK != 0 {
-                expected += 1;
+                pending.push(h.seq);
             }
         }
         self.size_buffers(bytes.len() + objects.len() * 1024)?;
@@ -234,7 +240,7 @@ impl Socket {
 
         let mut buf = vec![0u8; 1 << 17];
         let mut first_error: Option<(i32, u32)> = None;
-        while expected > 0 {
+        while !pending.is_empty() {
             let n = match self.recv(&mut buf) {
                 Ok(n) => n,
                 // After a refusal the kernel may not acknowledge the rest: stop at the pause.
@@ -248,14 +254,12 @@ impl Socket {
                 let Some((errno, seq)) = error_of(&buf[..n], h) else {
                     continue;
                 };
-                if errno == 0 {
-                    expected = expected.saturating_sub(1);
-                } else {
-                    first_error.get_or_insert((errno, seq));
-                    expected = expected.saturating_sub(1);
+                if errno != 0 && first_error.is_none() {
+                    first_error = Some((errno, seq));
                     // A refused batch is aborted; listen briefly for the remaining answers.
                     self.set_timeout(Duration::from_millis(200))?;
                 }
+                pending.retain(|s| *s != seq);
             }
         }
         self.set_timeout(ANSWER_TIMEOUT)?;
@@ -371,6 +375,7 @@ impl Socket {
                     set.elements.append(&mut e);
                 }
             }
+            set.elements.sort_by(crate::low::element_order);
         }
         let Some((rules, i)) = self.request(&DumpKind::Rules, name)? else {
             return Ok(None);

@@ -403,8 +403,14 @@ fn arb_rule(i: usize) -> impl Strategy<Value = RuleBuilder> {
                     };
                 }
                 // Long runs of one verdict exercise the set compilation.
-                let action = if i % 4 == 0 { action } else { Action::Allow };
-                b.protocol(protocol).action(action).log(log && i % 7 == 0)
+                let action = if i.is_multiple_of(4) {
+                    action
+                } else {
+                    Action::Allow
+                };
+                b.protocol(protocol)
+                    .action(action)
+                    .log(log && i.is_multiple_of(7))
             },
         )
 }

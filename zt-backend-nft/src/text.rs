@@ -144,7 +144,9 @@ fn set(out: &mut String, s: &Set) {
     let types: Vec<&str> = s.fields.iter().map(|f| field_type(*f)).collect();
     let _ = writeln!(out, "\tset {} {{", s.name);
     let _ = writeln!(out, "\t\ttype {}", types.join(" . "));
-    let _ = writeln!(out, "\t\tflags interval");
+    if s.interval {
+        let _ = writeln!(out, "\t\tflags interval");
+    }
     let _ = writeln!(out, "\t\tcounter");
     if !s.elements.is_empty() {
         let _ = writeln!(out, "\t\telements = {{");

@@ -1,0 +1,357 @@
+//! Differential testing shared by every backend: generated policies and probes, realized in
+//! the kernel, compared with [`zt_core::Ruleset::evaluate`].
+//!
+//! The reference evaluator is the definition of zt's semantics; a backend is correct when the
+//! kernel it programs gives every probe the evaluator's decision. [`cases`] generates policies
+//! over a fixed world — listeners on [`ADDRESSES`] × [`PORTS`], probes as [`IDENTITIES`] and
+//! from the [`crate::Peer`] — and [`check`] applies one with a backend, realizes its probes as
+//! real connections and reports every disagreement with a YAML reproducer.
+//!
+//! ```no_run
+//! # fn backend() -> Box<dyn zt_core::Backend> { unimplemented!() }
+//! use proptest::test_runner::{Config, TestRunner};
+//! use zt_testkit::{Netns, Prerequisite, differential, require};
+//!
+//! if !require(&[Prerequisite::Root, Prerequisite::Binary("ip")]) {
+//!     return;
+//! }
+//! let netns = Netns::new();
+//! let env = differential::Environment::new(&netns);
+//! // Created inside the namespace; a RefCell because the runner takes an `Fn`.
+//! let backend = std::cell::RefCell::new(backend());
+//! let mut runner = TestRunner::new(Config::with_cases(64));
+//! let result = runner.run(&differential::cases(), |case| {
+//!     differential::check(&case, backend.borrow_mut().as_mut(), &env)
+//!         .map_err(proptest::test_runner::TestCaseError::fail)
+//! });
+//! if let Err(e) = result {
+//!     panic!("{e}");
+//! }
+//! ```
+//!
+//! Timeouts: a probe the kernel drops takes its full timeout, so probes use a short one
+//! ([`TIMEOUT`]) and run concurrently. A probe whose outcome disagrees is retried once with
+//! [`RETRY_TIMEOUT`] before it counts: on two noisy cores an echo or an ICMP error can come
+//! late, but a drop is never early.
+//!
+//! Generated cases keep `preserve_established: true`: without it, whether a connection
+//! completes also depends on the verdict for its *reply* packets (the listener's SYN-ACK is
+//! itself egress traffic), which one probe does not model. Egress probes target addresses of
+//! the test namespace (they travel over loopback and are accepted inbound by `zt:loopback`);
+//! ingress probes come from the peer.
+
+mod generate;
+
+pub use generate::cases;
+
+use crate::expect::expected_outcomes;
+use crate::listen::Listeners;
+use crate::netns::{Netns, NsId};
+use crate::peer::Peer;
+use crate::probe::{self, Attempt, Identity, Outcome, Proto};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+use zt_core::{Backend, CtState, Direction, Policy, Probe};
+
+/// The ports every address listens on (TCP and UDP). Generated rules name them, ranges
+/// around them and ports nobody listens on.
+pub const PORTS: [u16; 3] = [7001, 7002, 7010];
+
+/// The test namespace's addresses that listen: loopback of both families and the veth end.
+/// Egress probes go to all four; ingress probes from the peer to the last two.
+pub const ADDRESSES: [IpAddr; 4] = [
+    IpAddr::V4(Ipv4Addr::LOCALHOST),
+    IpAddr::V6(Ipv6Addr::LOCALHOST),
+    IpAddr::V4(Peer::LOCAL_V4),
+    IpAddr::V6(Peer::LOCAL_V6),
+];
+
+/// Who egress probes run as: root, nobody, and two uids sharing primary group 4001 (so
+/// group rules and user rules disagree about one of them). No passwd entries are needed.
+pub const IDENTITIES: [Identity; 4] = [
+    Identity::ROOT,
+    Identity::new(65534, 65534),
+    Identity::new(4001, 4001),
+    Identity::new(4002, 4001),
+];
+
+/// A probe's first timeout (a dropped probe takes all of it).
+pub const TIMEOUT: Duration = Duration::from_millis(150);
+
+/// The timeout of the one retry a probe gets when its outcome disagrees.
+pub const RETRY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// At most this many probe children at once.
+const CONCURRENCY: usize = 64;
+
+/// One generated case: a policy and probes that the harness can realize in a namespace.
+#[derive(Clone)]
+pub struct Case {
+    /// The policy to apply.
+    pub policy: Policy,
+    /// The probes to realize after applying it.
+    pub probes: Vec<ProbeSpec>,
+}
+
+impl fmt::Debug for Case {
+    /// The policy as YAML (a reproducer) and one line per probe.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Case {{\npolicy:\n{}probes:", yaml(&self.policy))?;
+        for probe in &self.probes {
+            writeln!(f, "  {probe}")?;
+        }
+        write!(f, "}}")
+    }
+}
+
+/// A probe the harness can make: egress as a uid/gid to a listener, or ingress from the peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeSpec {
+    /// The packet as the evaluator sees it: it must describe what the kernel sees.
+    pub probe: Probe,
+    /// The transport (the same as `probe.protocol`).
+    pub proto: Proto,
+    /// Who sends (egress); ignored for ingress, which the peer sends as root.
+    pub id: Identity,
+}
+
+impl ProbeSpec {
+    /// A connection from a local process running as `id` to `dst`, an address of the test
+    /// namespace: it leaves from the same family's local address the kernel picks (loopback
+    /// for loopback, the address itself for the veth end); its source port is unknown.
+    pub fn egress(id: Identity, proto: Proto, dst: SocketAddr) -> ProbeSpec {
+        let src = match dst.ip() {
+            IpAddr::V4(a) if a.is_loopback() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(a) if a.is_loopback() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            local => local,
+        };
+        ProbeSpec {
+            probe: Probe {
+                direction: Direction::Egress,
+                uid: Some(id.uid),
+                gid: Some(id.gid),
+                cgroup: None,
+                protocol: proto.into(),
+                src,
+                dst: dst.ip(),
+                src_port: None,
+                dst_port: Some(dst.port()),
+                icmp_type: None,
+                ct_state: CtState::New,
+                loopback: false,
+            },
+            proto,
+            id,
+        }
+    }
+
+    /// A connection from the peer to `dst` (an address on the test's veth end), arriving on
+    /// the veth interface from the peer's address of the same family.
+    pub fn ingress(proto: Proto, dst: SocketAddr) -> ProbeSpec {
+        let src = match dst {
+            SocketAddr::V4(_) => IpAddr::V4(Peer::PEER_V4),
+            SocketAddr::V6(_) => IpAddr::V6(Peer::PEER_V6),
+        };
+        ProbeSpec {
+            probe: Probe {
+                direction: Direction::Ingress,
+                uid: None,
+                gid: None,
+                cgroup: None,
+                protocol: proto.into(),
+                src,
+                dst: dst.ip(),
+                src_port: None,
+                dst_port: Some(dst.port()),
+                icmp_type: None,
+                ct_state: CtState::New,
+                loopback: false,
+            },
+            proto,
+            id: Identity::ROOT,
+        }
+    }
+
+    /// Where the probe connects to, if it names a port and its protocol matches `proto`.
+    fn target(&self) -> Option<SocketAddr> {
+        let port = self.probe.dst_port?;
+        (self.probe.protocol == self.proto.into()).then_some(SocketAddr::new(self.probe.dst, port))
+    }
+}
+
+impl fmt::Display for ProbeSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = &self.probe;
+        let dst = p.dst_port.map_or_else(
+            || p.dst.to_string(),
+            |port| SocketAddr::new(p.dst, port).to_string(),
+        );
+        match p.direction {
+            Direction::Egress => write!(f, "egress {} to {dst} as {}", self.proto, self.id),
+            Direction::Ingress => write!(f, "ingress {} from {} to {dst}", self.proto, p.src),
+        }
+    }
+}
+
+/// Every probe the harness can realize: each identity × protocol × address × port egress,
+/// and each protocol × veth address × port from the peer.
+pub fn probe_grid() -> Vec<ProbeSpec> {
+    let mut grid = Vec::new();
+    for id in IDENTITIES {
+        for proto in [Proto::Tcp, Proto::Udp] {
+            for ip in ADDRESSES {
+                for port in PORTS {
+                    grid.push(ProbeSpec::egress(id, proto, SocketAddr::new(ip, port)));
+                }
+            }
+        }
+    }
+    for proto in [Proto::Tcp, Proto::Udp] {
+        for ip in [IpAddr::V4(Peer::LOCAL_V4), IpAddr::V6(Peer::LOCAL_V6)] {
+            for port in PORTS {
+                grid.push(ProbeSpec::ingress(proto, SocketAddr::new(ip, port)));
+            }
+        }
+    }
+    grid
+}
+
+/// The namespace set-up the harness needs: listeners on every probe endpoint and the peer.
+pub struct Environment {
+    peer: Peer,
+    _listeners: Listeners,
+    netns: NsId,
+}
+
+impl Environment {
+    /// Add the peer to `netns` and start TCP and UDP echo listeners on every address of
+    /// [`ADDRESSES`] and port of [`PORTS`]. Call it before the backend installs a policy.
+    pub fn new(netns: &Netns) -> Environment {
+        let peer = netns.add_peer();
+        let endpoints: Vec<(Proto, SocketAddr)> = ADDRESSES
+            .iter()
+            .flat_map(|&ip| PORTS.map(|port| SocketAddr::new(ip, port)))
+            .flat_map(|addr| [(Proto::Tcp, addr), (Proto::Udp, addr)])
+            .collect();
+        Environment {
+            peer,
+            _listeners: Listeners::start(&endpoints),
+            netns: netns.id(),
+        }
+    }
+
+    /// The peer, for tests of their own on the same set-up.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+}
+
+/// Realize every probe of `case` with `backend` applied (the caller creates the Netns and
+/// the backend inside it); Err(report) lists each disagreement: the probe, the evaluator's
+/// decision (entry name, verdict), the expected and the observed outcome, and the policy as
+/// YAML — a reproducer. A backend that cannot plan or apply the case is an Err too.
+pub fn check(case: &Case, backend: &mut dyn Backend, env: &Environment) -> Result<(), String> {
+    env.netns.assert_current("differential::check");
+    let ruleset = case.policy.ruleset();
+    let name = backend.name();
+    let failed = |what: &str, e: zt_core::Error| {
+        format!(
+            "the {name} backend could not {what} the case: {e}\npolicy:\n{}",
+            yaml(&case.policy)
+        )
+    };
+    let plan = backend.plan(&ruleset).map_err(|e| failed("plan", e))?;
+    backend.apply(&plan).map_err(|e| failed("apply", e))?;
+
+    let probes: Vec<&ProbeSpec> = case.probes.iter().collect();
+    let mut observed = realize(&probes, env, TIMEOUT)?;
+    let decisions: Vec<_> = probes.iter().map(|s| ruleset.evaluate(&s.probe)).collect();
+    let acceptable = |i: usize| {
+        expected_outcomes(
+            decisions[i].verdict,
+            probes[i].probe.direction,
+            probes[i].proto,
+        )
+    };
+    let disagreeing = |observed: &[Outcome]| -> Vec<usize> {
+        (0..probes.len())
+            .filter(|&i| !acceptable(i).contains(&observed[i]))
+            .collect()
+    };
+    // Disagreements get one retry with a long timeout: on two noisy cores an echo or an ICMP
+    // error can come late, while a kernel that really disagrees gives the same answer again.
+    let first = disagreeing(&observed);
+    let again: Vec<&ProbeSpec> = first.iter().map(|&i| probes[i]).collect();
+    for (i, outcome) in first.into_iter().zip(realize(&again, env, RETRY_TIMEOUT)?) {
+        observed[i] = outcome;
+    }
+
+    let disagreements: Vec<String> = disagreeing(&observed)
+        .into_iter()
+        .map(|i| {
+            let d = &decisions[i];
+            let expected: Vec<String> = acceptable(i).iter().map(ToString::to_string).collect();
+            format!(
+                "  {}: evaluator {} ({:?}) expects {}, the kernel gave {}",
+                probes[i],
+                d.name,
+                d.verdict,
+                expected.join(" or "),
+                observed[i]
+            )
+        })
+        .collect();
+    if disagreements.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} of {} probes disagree with the reference evaluator under the {name} backend:\n{}\npolicy:\n{}",
+        disagreements.len(),
+        probes.len(),
+        disagreements.join("\n"),
+        yaml(&case.policy)
+    ))
+}
+
+/// Run `probes` concurrently (at most [`CONCURRENCY`] children at once); their outcomes.
+fn realize(
+    probes: &[&ProbeSpec],
+    env: &Environment,
+    timeout: Duration,
+) -> Result<Vec<Outcome>, String> {
+    let mut outcomes = Vec::with_capacity(probes.len());
+    for batch in probes.chunks(CONCURRENCY) {
+        let attempts = batch
+            .iter()
+            .map(|spec| start(spec, env, timeout))
+            .collect::<Result<Vec<Attempt>, String>>()?;
+        outcomes.extend(attempts.into_iter().map(Attempt::wait));
+    }
+    Ok(outcomes)
+}
+
+/// Start one probe: egress from a child of this thread, ingress from the peer.
+fn start(spec: &ProbeSpec, env: &Environment, timeout: Duration) -> Result<Attempt, String> {
+    let dst = spec.target().ok_or_else(|| {
+        format!(
+            "cannot realize {spec}: it needs a destination port and protocol {}",
+            spec.proto
+        )
+    })?;
+    Ok(match spec.probe.direction {
+        Direction::Egress => {
+            let mut plan = probe::plan(spec.proto, dst, timeout);
+            plan.credentials = Some((spec.id.uid, spec.id.gid));
+            Attempt::start(&plan, spec.to_string())
+        }
+        Direction::Ingress => env.peer.start(spec.proto, dst, timeout),
+    })
+}
+
+/// The policy as YAML, or why it cannot be written.
+fn yaml(policy: &Policy) -> String {
+    policy
+        .to_yaml()
+        .unwrap_or_else(|e| format!("<cannot write the policy as YAML: {e}>\n"))
+}
