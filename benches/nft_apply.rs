@@ -49,9 +49,7 @@ fn bench(c: &mut Criterion) {
         preflight(&backend, &ruleset, &path);
         group.bench_with_input(BenchmarkId::new("zt", n), &ruleset, |b, rs| {
             b.iter_batched(
-                || {
-                    let _ = backend.borrow_mut().flush();
-                },
+                || start_empty(&backend),
                 |()| {
                     let mut backend = backend.borrow_mut();
                     let plan = backend.plan(rs).map_err(|e| e.to_string())?;
@@ -62,9 +60,7 @@ fn bench(c: &mut Criterion) {
         });
         group.bench_with_input(BenchmarkId::new("nft -f", n), &path, |b, path| {
             b.iter_batched(
-                || {
-                    let _ = backend.borrow_mut().flush();
-                },
+                || start_empty(&backend),
                 |()| {
                     Command::new("nft")
                         .arg("-f")
@@ -78,6 +74,16 @@ fn bench(c: &mut Criterion) {
         let _ = std::fs::remove_file(&path);
     }
     group.finish();
+}
+
+/// The untimed set-up of every iteration: remove zt's table, and wait until the kernel has
+/// freed the removed objects. nf_tables frees them in a worker after an RCU grace period;
+/// closing a netfilter netlink socket waits for that worker, so a short-lived backend's read
+/// does it. Without the wait, the previous iteration's clean-up would run during the timed
+/// apply, on the same two cores, and be counted against whichever side runs next.
+fn start_empty(backend: &std::cell::RefCell<NftBackend>) {
+    let _ = backend.borrow_mut().flush();
+    let _ = NftBackend::new().read();
 }
 
 /// Both sides must succeed and build the same table before either is timed: a failing apply

@@ -5,9 +5,10 @@
 //! compare in order (first match makes order part of the meaning); set elements compare as
 //! sets.
 
+use crate::describe;
 use crate::low::{LowElem, LowExpr, LowTable};
-use std::collections::BTreeMap;
-use zt_core::{Change, Counter, DriftItem, DriftKind, Unit, compare};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use zt_core::{Change, ChangeKind, Counter, DriftItem, DriftKind, Unit, compare};
 
 fn chain_text(c: &crate::low::LowChain) -> String {
     match &c.base {
@@ -70,6 +71,43 @@ pub fn units(t: &LowTable) -> Vec<Unit> {
     out
 }
 
+/// The subjects of [`units`], each once, in the order they first appear there.
+fn subject_order(t: &LowTable) -> Vec<String> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    let mut push = |s: String| {
+        if seen.insert(s.clone()) {
+            out.push(s);
+        }
+    };
+    for c in &t.chains {
+        push(format!("chain {}", c.name));
+    }
+    for c in &t.chains {
+        for (i, r) in c.rules.iter().enumerate() {
+            push(
+                r.comment
+                    .clone()
+                    .unwrap_or_else(|| format!("{} rule {} (no comment)", c.name, i + 1)),
+            );
+        }
+    }
+    for s in &t.sets {
+        push(format!("set {}", s.name));
+    }
+    // Element units are sorted, subject first.
+    let mut elements: Vec<String> = t
+        .sets
+        .iter()
+        .flat_map(|s| s.elements.iter().map(element_subject))
+        .collect();
+    elements.sort();
+    for e in elements {
+        push(e);
+    }
+    out
+}
+
 fn element_subject(e: &LowElem) -> String {
     e.comment
         .clone()
@@ -78,8 +116,112 @@ fn element_subject(e: &LowElem) -> String {
 
 /// What apply would change to turn `current` into `desired`.
 pub fn diff(current: Option<&LowTable>, desired: &LowTable) -> Vec<Change> {
-    let now = current.map(units).unwrap_or_default();
-    compare(&now, &units(desired))
+    let Some(current) = current else {
+        // Everything is new: no comparison, one addition per subject.
+        let mut lines = readable_lines(desired, None);
+        return subject_order(desired)
+            .into_iter()
+            .map(|subject| Change {
+                kind: ChangeKind::Add,
+                detail: lines
+                    .remove(&subject)
+                    .map(|l| l.join("\n"))
+                    .unwrap_or_default(),
+                subject,
+            })
+            .collect();
+    };
+    let changes = compare(&units(current), &units(desired));
+    readable(changes, Some(current), desired)
+}
+
+/// The objects of a table in nft syntax, by the subject [`units`] files them under; only the
+/// subjects in `only`, when given (formatting every element of a large table costs more than
+/// the comparison that found the few that changed).
+fn readable_lines(t: &LowTable, only: Option<&HashSet<&str>>) -> HashMap<String, Vec<String>> {
+    let wanted = |subject: &str| only.is_none_or(|o| o.contains(subject));
+    let mut m: HashMap<String, Vec<String>> = HashMap::new();
+    for c in &t.chains {
+        let subject = format!("chain {}", c.name);
+        if wanted(&subject) {
+            m.entry(subject).or_default().push(describe::chain(c));
+        }
+        for (i, r) in c.rules.iter().enumerate() {
+            let subject = r
+                .comment
+                .clone()
+                .unwrap_or_else(|| format!("{} rule {} (no comment)", c.name, i + 1));
+            if wanted(&subject) {
+                m.entry(subject)
+                    .or_default()
+                    .push(format!("{}: {}", c.name, describe::rule(r)));
+            }
+        }
+    }
+    for s in &t.sets {
+        let subject = format!("set {}", s.name);
+        if wanted(&subject) {
+            m.entry(subject).or_default().push(describe::set(s));
+        }
+        for e in &s.elements {
+            let subject = element_subject(e);
+            if wanted(&subject) {
+                m.entry(subject).or_default().push(format!(
+                    "set {}: {}",
+                    s.name,
+                    describe::element(s, e)
+                ));
+            }
+        }
+    }
+    m
+}
+
+/// Changes found on the exact form, with details rewritten in nft syntax: what is added,
+/// what is removed, and for a modification the lines that differ. Where the nft syntax hides
+/// the difference (set flags, say), the exact detail stays.
+fn readable(changes: Vec<Change>, current: Option<&LowTable>, desired: &LowTable) -> Vec<Change> {
+    let subjects: HashSet<&str> = changes.iter().map(|c| c.subject.as_str()).collect();
+    let now = current
+        .map(|c| readable_lines(c, Some(&subjects)))
+        .unwrap_or_default();
+    let want = readable_lines(desired, Some(&subjects));
+    drop(subjects);
+    changes
+        .into_iter()
+        .map(|mut c| {
+            let old = now.get(&c.subject);
+            let new = want.get(&c.subject);
+            match (c.kind, old, new) {
+                (ChangeKind::Add, _, Some(new)) => c.detail = new.join("\n"),
+                (ChangeKind::Remove, Some(old), _) => c.detail = old.join("\n"),
+                (ChangeKind::Modify, Some(old), Some(new)) => {
+                    let lines = line_diff(old, new);
+                    if !lines.is_empty() {
+                        c.detail = lines.join("\n");
+                    }
+                }
+                _ => {}
+            }
+            c
+        })
+        .collect()
+}
+
+/// `- line` for lines only in `old`, `+ line` for lines only in `new` (as multisets).
+fn line_diff(old: &[String], new: &[String]) -> Vec<String> {
+    let mut unmatched: Vec<&String> = new.iter().collect();
+    let mut out = Vec::new();
+    for line in old {
+        match unmatched.iter().position(|n| *n == line) {
+            Some(i) => {
+                unmatched.remove(i);
+            }
+            None => out.push(format!("- {line}")),
+        }
+    }
+    out.extend(unmatched.into_iter().map(|line| format!("+ {line}")));
+    out
 }
 
 /// What differs between the kernel and the policy, in verify's terms.
@@ -119,50 +261,43 @@ pub fn drift(current: Option<&LowTable>, desired: &LowTable) -> Vec<DriftItem> {
     }
     // Rules and set definitions, by name and in order.
     let changes = compare(&rule_and_set_units(current), &rule_and_set_units(desired));
+    let changes = readable(changes, Some(current), desired);
     items.extend(zt_core::Drift::from_changes(changes).items);
-    // Set elements, per policy rule, as multisets.
-    let elements = |t: &LowTable| -> BTreeMap<String, Vec<String>> {
-        let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Set elements, per policy rule, as multisets: compared exactly, shown in nft syntax.
+    let elements = |t: &LowTable| -> BTreeMap<String, Vec<(String, String)>> {
+        let mut m: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
         for s in &t.sets {
             for e in &s.elements {
-                m.entry(element_subject(e))
-                    .or_default()
-                    .push(format!("set {}: {e}", s.name));
+                m.entry(element_subject(e)).or_default().push((
+                    format!("set {}: {e}", s.name),
+                    format!("set {}: {}", s.name, describe::element(s, e)),
+                ));
             }
         }
         m
     };
     let (have, want) = (elements(current), elements(desired));
-    for (subject, wanted) in &want {
-        let got = have.get(subject).cloned().unwrap_or_default();
-        let missing: Vec<&String> = wanted.iter().filter(|w| !got.contains(w)).collect();
-        if !missing.is_empty() {
-            items.push(DriftItem {
-                kind: DriftKind::ElementsMissing,
-                subject: subject.clone(),
-                detail: missing
+    let missing_from = |kind: DriftKind,
+                        from: &BTreeMap<String, Vec<(String, String)>>,
+                        other: &BTreeMap<String, Vec<(String, String)>>| {
+        from.iter()
+            .filter_map(|(subject, list)| {
+                let there = other.get(subject);
+                let lines: Vec<&str> = list
                     .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            });
-        }
-    }
-    for (subject, got) in &have {
-        let wanted = want.get(subject).cloned().unwrap_or_default();
-        let extra: Vec<&String> = got.iter().filter(|g| !wanted.contains(g)).collect();
-        if !extra.is_empty() {
-            items.push(DriftItem {
-                kind: DriftKind::ElementsExtra,
-                subject: subject.clone(),
-                detail: extra
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            });
-        }
-    }
+                    .filter(|(exact, _)| !there.is_some_and(|t| t.iter().any(|(x, _)| x == exact)))
+                    .map(|(_, readable)| readable.as_str())
+                    .collect();
+                (!lines.is_empty()).then(|| DriftItem {
+                    kind,
+                    subject: subject.clone(),
+                    detail: lines.join("\n"),
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    items.extend(missing_from(DriftKind::ElementsMissing, &want, &have));
+    items.extend(missing_from(DriftKind::ElementsExtra, &have, &want));
     items
 }
 

@@ -228,13 +228,21 @@ enum Placement {
     Conflicts,
 }
 
-/// A set being filled, with an index by exact key fields so overlap checks stay cheap.
+/// The exact fields of a key (ids and protocol), by position.
+type ExactKey = Vec<(usize, u64)>;
+
+/// A set being filled, with indexes that keep overlap checks cheap: elements by their exact
+/// key fields (ids, protocol), and among those, single-port elements by port apart from
+/// elements with a port range. A new single-port element can only overlap elements with its
+/// port or with a range; only a new range needs every element with its exact fields.
 struct Filling {
     set: Set,
-    by_exact: HashMap<Vec<(usize, u64)>, Vec<usize>>,
+    by_exact: HashMap<ExactKey, Vec<usize>>,
+    by_port: HashMap<(ExactKey, u16), Vec<usize>>,
+    ranged: HashMap<ExactKey, Vec<usize>>,
 }
 
-fn exact_key(values: &[Value]) -> Vec<(usize, u64)> {
+fn exact_key(values: &[Value]) -> ExactKey {
     values
         .iter()
         .enumerate()
@@ -246,21 +254,71 @@ fn exact_key(values: &[Value]) -> Vec<(usize, u64)> {
         .collect()
 }
 
+/// The single port of a key, if it has a port field holding one port.
+fn single_port(values: &[Value]) -> Option<u16> {
+    values.iter().find_map(|v| match v {
+        Value::Ports(a, b) if a == b => Some(*a),
+        _ => None,
+    })
+}
+
+/// Whether a key has a port field holding a range.
+fn has_port_range(values: &[Value]) -> bool {
+    values
+        .iter()
+        .any(|v| matches!(v, Value::Ports(a, b) if a != b))
+}
+
 impl Filling {
+    fn new(fields: Vec<Field>) -> Self {
+        Filling {
+            set: Set {
+                name: String::new(),
+                fields,
+                interval: false,
+                elements: Vec::new(),
+            },
+            by_exact: HashMap::new(),
+            by_port: HashMap::new(),
+            ranged: HashMap::new(),
+        }
+    }
+
     fn place(&self, values: &[Value]) -> Placement {
-        let Some(candidates) = self.by_exact.get(&exact_key(values)) else {
-            return Placement::New;
+        let key = exact_key(values);
+        let none: &[usize] = &[];
+        let candidates: Box<dyn Iterator<Item = &usize>> = match single_port(values) {
+            Some(port) => Box::new(
+                self.by_port
+                    .get(&(key.clone(), port))
+                    .map_or(none, Vec::as_slice)
+                    .iter()
+                    .chain(self.ranged.get(&key).map_or(none, Vec::as_slice)),
+            ),
+            None => Box::new(self.by_exact.get(&key).map_or(none, Vec::as_slice).iter()),
         };
         for &i in candidates {
             let old = &self.set.elements[i].values;
-            let rel: Vec<Overlap> = old.iter().zip(values).map(|(a, b)| overlap(a, b)).collect();
-            if rel.contains(&Overlap::Disjoint) {
+            let mut all_contain = true;
+            let mut disjoint = false;
+            for (a, b) in old.iter().zip(values) {
+                match overlap(a, b) {
+                    Overlap::Disjoint => {
+                        disjoint = true;
+                        break;
+                    }
+                    Overlap::Partial => all_contain = false,
+                    Overlap::Contains => {}
+                }
+            }
+            if disjoint {
                 continue;
             }
-            if rel.iter().all(|r| *r == Overlap::Contains) {
-                return Placement::Covered;
-            }
-            return Placement::Conflicts;
+            return if all_contain {
+                Placement::Covered
+            } else {
+                Placement::Conflicts
+            };
         }
         Placement::New
     }
@@ -271,11 +329,21 @@ impl Filling {
             Value::Ports(a, b) => a != b,
             Value::Id(_) | Value::Proto(_) => false,
         });
+        let index = self.set.elements.len();
         let key = exact_key(&values);
-        self.by_exact
-            .entry(key)
-            .or_default()
-            .push(self.set.elements.len());
+        match single_port(&values) {
+            Some(port) => self
+                .by_port
+                .entry((key.clone(), port))
+                .or_default()
+                .push(index),
+            None if has_port_range(&values) => {
+                self.ranged.entry(key.clone()).or_default().push(index)
+            }
+            // Without a port field every element has the same port shape: only by_exact.
+            None => {}
+        }
+        self.by_exact.entry(key).or_default().push(index);
         self.set.elements.push(Element {
             values,
             comment: comment.to_owned(),
@@ -326,15 +394,7 @@ impl Run {
         for (shape, values) in placed {
             let filling = self.fillings.entry(shape.clone()).or_insert_with(|| {
                 self.order.push(shape.clone());
-                Filling {
-                    set: Set {
-                        name: String::new(),
-                        fields: shape.fields.clone(),
-                        interval: false,
-                        elements: Vec::new(),
-                    },
-                    by_exact: HashMap::new(),
-                }
+                Filling::new(shape.fields.clone())
             });
             filling.push(values, name);
         }

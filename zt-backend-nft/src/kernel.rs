@@ -19,18 +19,45 @@ pub trait Kernel {
     fn cgroup_id(&self, path: &str) -> Result<Option<u64>, PathBuf>;
 }
 
-/// The kernel of the calling thread's network namespace, over netlink.
+/// The kernel of a network namespace, over netlink: the namespace of the thread that first
+/// uses it.
+///
+/// One socket serves every read and transaction. Closing a `NETLINK_NETFILTER` socket after a
+/// transaction that replaced objects waits for the kernel to free them (nf_tables flushes its
+/// destroy work, an RCU grace period: 10–15 ms measured here), so a socket per operation would
+/// add that wait to every apply. After any error the socket is dropped, so no stale answer can
+/// reach the next request.
 #[derive(Debug, Default)]
-pub struct Netlink;
+pub struct Netlink {
+    socket: Option<netlink::Socket>,
+}
+
+impl Netlink {
+    /// Run `op` on the open socket (opening it first), dropping the socket if `op` fails.
+    fn with_socket<T>(
+        &mut self,
+        op: impl FnOnce(&mut netlink::Socket) -> Result<T, NftError>,
+    ) -> Result<T, NftError> {
+        let socket = match &mut self.socket {
+            Some(s) => s,
+            None => self.socket.insert(netlink::Socket::open()?),
+        };
+        let result = op(socket);
+        if result.is_err() {
+            self.socket = None;
+        }
+        result
+    }
+}
 
 impl Kernel for Netlink {
     fn read(&mut self, name: &str) -> Result<Option<LowTable>, NftError> {
-        netlink::Socket::open()?.dump(name)
+        self.with_socket(|s| s.dump(name))
     }
 
     fn replace(&mut self, name: &str, table: Option<&LowTable>) -> Result<(), NftError> {
         let batch = ffi::encode_batch(name, table)?;
-        netlink::Socket::open()?.transact(&batch)
+        self.with_socket(|s| s.transact(&batch))
     }
 
     fn cgroup_id(&self, path: &str) -> Result<Option<u64>, PathBuf> {

@@ -35,6 +35,7 @@
 
 mod compare;
 pub mod compile;
+mod describe;
 mod error;
 mod ffi;
 pub mod kernel;
@@ -50,7 +51,8 @@ pub use kernel::{Kernel, Netlink};
 use low::LowTable;
 use model::{Stmt, Table};
 use zt_core::{
-    Artifact, ArtifactFile, Backend, Diff, Drift, Error, Plan, Ruleset, Snapshot, Status,
+    Artifact, ArtifactFile, Backend, Diff, Drift, Error, PersistFile, Persistence, Plan, Ruleset,
+    Snapshot, Status,
 };
 
 /// The backend's name, as `--backend nft` spells it.
@@ -71,7 +73,7 @@ pub struct NftBackend<K: Kernel = Netlink> {
 impl NftBackend<Netlink> {
     /// The backend for table `inet zt` in the calling thread's network namespace.
     pub fn new() -> Self {
-        Self::with_kernel(Netlink)
+        Self::with_kernel(Netlink::default())
     }
 }
 
@@ -126,6 +128,42 @@ impl<K: Kernel> NftBackend<K> {
         text::script(&self.model(ruleset))
     }
 
+    /// What restores `ruleset` at boot: the `nft -f` script under `/etc/zt` and a systemd unit
+    /// that loads it before the network comes up. The script replaces zt's table in one
+    /// transaction and touches nothing else. A cgroup rule's path is resolved when the script
+    /// loads, so the cgroup must exist by then (a unit started later than this one creates it
+    /// too late, and the whole script is refused: fail closed is nft's only choice).
+    pub fn persistence(&self, ruleset: &Ruleset) -> Persistence {
+        let (script, unit) = if self.table == DEFAULT_TABLE {
+            ("zt.nft".to_owned(), "zt-nft.service".to_owned())
+        } else {
+            (
+                format!("{}.nft", self.table),
+                format!("zt-nft-{}.service", self.table),
+            )
+        };
+        let script = std::path::PathBuf::from(zt_core::persist::PERSIST_DIR).join(script);
+        let (unit, link) = zt_core::persist::systemd_unit(
+            &unit,
+            &format!(
+                "zt: restore the nftables policy (table inet {})",
+                self.table
+            ),
+            &[format!("/usr/sbin/nft -f {}", script.display())],
+        );
+        Persistence {
+            files: vec![
+                PersistFile {
+                    path: script,
+                    mode: 0o600,
+                    contents: self.script(ruleset),
+                },
+                unit,
+            ],
+            links: vec![link],
+        }
+    }
+
     /// What the kernel holds in zt's table now.
     pub fn read(&mut self) -> Result<Option<LowTable>, Error> {
         Ok(self.kernel.read(&self.table)?)
@@ -134,9 +172,22 @@ impl<K: Kernel> NftBackend<K> {
     /// The table the kernel must hold for `ruleset`: the model with cgroup paths resolved to
     /// ids on this host, lowered to netlink expressions.
     pub fn desired(&mut self, ruleset: &Ruleset) -> Result<LowTable, Error> {
-        let mut model = self.model(ruleset);
+        self.lower(self.model(ruleset))
+    }
+
+    /// A model lowered, cgroup paths resolved on this host.
+    fn lower(&self, mut model: Table) -> Result<LowTable, Error> {
         self.resolve_cgroups(&mut model)?;
         lower::table(&model).map_err(|e| NftError::Encode(e).into())
+    }
+
+    fn artifact(&self, model: &Table) -> Artifact {
+        Artifact {
+            files: vec![ArtifactFile {
+                name: format!("{}.nft", self.table),
+                contents: text::script(model),
+            }],
+        }
     }
 
     fn resolve_cgroups(&self, model: &mut Table) -> Result<(), NftError> {
@@ -176,21 +227,19 @@ impl<K: Kernel> Backend for NftBackend<K> {
     }
 
     fn render(&self, ruleset: &Ruleset) -> Result<Artifact, Error> {
-        Ok(Artifact {
-            files: vec![ArtifactFile {
-                name: format!("{}.nft", self.table),
-                contents: self.script(ruleset),
-            }],
-        })
+        Ok(self.artifact(&self.model(ruleset)))
     }
 
     fn plan(&mut self, ruleset: &Ruleset) -> Result<Plan, Error> {
-        let desired = self.desired(ruleset)?;
+        // One compilation serves the artifact and the kernel form.
+        let model = self.model(ruleset);
+        let artifact = self.artifact(&model);
+        let desired = self.lower(model)?;
         let current = self.kernel.read(&self.table)?;
         let plan = Plan {
             backend: NAME.to_owned(),
             ruleset: ruleset.clone(),
-            artifact: self.render(ruleset)?,
+            artifact,
             diff: Diff {
                 changes: compare::diff(current.as_ref(), &desired),
             },

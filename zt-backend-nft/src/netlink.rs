@@ -74,6 +74,7 @@ fn error_of(buf: &[u8], h: Header) -> Option<(i32, u32)> {
 }
 
 /// A netfilter netlink socket in the calling thread's network namespace.
+#[derive(Debug)]
 pub(crate) struct Socket {
     fd: OwnedFd,
     seq: u32,

@@ -468,7 +468,7 @@ fn the_kernel_refusing_a_transaction_leaves_the_previous_table_and_names_the_cul
             comment: Some("broken-rule".into()),
         },
     );
-    let mut kernel = zt_backend_nft::Netlink;
+    let mut kernel = zt_backend_nft::Netlink::default();
     let err = zt_backend_nft::Kernel::replace(&mut kernel, "zt", Some(&broken))
         .unwrap_err()
         .to_string();

@@ -123,6 +123,11 @@ fn group(units: &[Unit]) -> Vec<(&str, Vec<&str>)> {
     out
 }
 
+/// Each subject's position in a grouped list.
+fn index<'a>(list: &[(&'a str, Vec<&'a str>)]) -> std::collections::HashMap<&'a str, usize> {
+    list.iter().enumerate().map(|(i, (n, _))| (*n, i)).collect()
+}
+
 /// The differences between what is (`current`) and what should be (`desired`), by subject:
 /// `Add` for desired subjects absent now, `Remove` for current subjects not desired,
 /// `Modify` for subjects whose units differ — and one `Modify` of subject `order` when the
@@ -130,10 +135,11 @@ fn group(units: &[Unit]) -> Vec<(&str, Vec<&str>)> {
 pub fn compare(current: &[Unit], desired: &[Unit]) -> Vec<Change> {
     let now = group(current);
     let want = group(desired);
-    let lookup = |list: &[(&str, Vec<&str>)], s: &str| list.iter().position(|(n, _)| *n == s);
+    // Indexed by subject: a plan where thousands of subjects change stays linear.
+    let (now_at, want_at) = (index(&now), index(&want));
     let mut changes = Vec::new();
     for (subject, texts) in &want {
-        match lookup(&now, subject) {
+        match now_at.get(subject).copied() {
             None => changes.push(Change {
                 kind: ChangeKind::Add,
                 subject: (*subject).to_owned(),
@@ -161,7 +167,7 @@ pub fn compare(current: &[Unit], desired: &[Unit]) -> Vec<Change> {
         }
     }
     for (subject, texts) in &now {
-        if lookup(&want, subject).is_none() {
+        if !want_at.contains_key(subject) {
             changes.push(Change {
                 kind: ChangeKind::Remove,
                 subject: (*subject).to_owned(),

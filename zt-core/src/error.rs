@@ -50,6 +50,19 @@ pub enum Error {
         /// The backend that took it.
         found: String,
     },
+    /// A start time for a kernel-log summary in none of the accepted forms.
+    #[error(
+        "cannot use '{text}' as a start time: {reason}; give a duration back from now \
+         (90s, 30m, 2h, 1h30m, 1d, 1w), a local date or time (2026-11-23, 2026-11-23 19:00, \
+         2026-11-23 19:00:00), an RFC 3339 timestamp (2026-11-23T19:00:00Z, \
+         2026-11-23T19:00:00+01:00), today or yesterday"
+    )]
+    Since {
+        /// What was given.
+        text: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A configuration could not be written as YAML.
     #[error("cannot write the configuration as YAML: {0}")]
     Serialize(String),

@@ -56,6 +56,8 @@ pub mod backend;
 pub mod config;
 pub mod diagnostic;
 mod error;
+pub mod kernel_log;
+pub mod persist;
 pub mod policy;
 pub mod resolve;
 pub mod ruleset;
@@ -71,6 +73,7 @@ pub use backend::{
 pub use config::Config;
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity};
 pub use error::Error;
+pub use persist::{PersistFile, PersistLink, Persistence};
 pub use policy::{
     Action, AddressSet, Addresses, CgroupPath, DefaultPolicy, Direction, Family, Identity, Loaded,
     Policy, PolicyBuilder, PortRange, PortSet, Protocol, Rule, RuleBuilder, RuleName, Settings,

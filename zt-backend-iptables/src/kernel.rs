@@ -1,0 +1,152 @@
+//! The narrow seam between zt and the kernel: read a family's `filter` table as
+//! `iptables-save` prints it, and run one `iptables-restore --noflush`. Unit tests replace it;
+//! [`Tools`] runs the chosen variant's binaries.
+
+use crate::error::IptablesError;
+use crate::variant::Variant;
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use zt_core::Family;
+
+/// Kernel I/O of the iptables backend.
+pub trait Kernel: Send {
+    /// Read one family's `filter` table, with counters.
+    fn save(&self, family: Family) -> Result<String, IptablesError> {
+        let [v4, v6] = self.save_both()?;
+        Ok(match family {
+            Family::V4 => v4,
+            Family::V6 => v6,
+        })
+    }
+
+    /// Read both families' `filter` tables with counters, IPv4 first.
+    fn save_both(&self) -> Result<[String; 2], IptablesError>;
+
+    /// Feed `input` to one `iptables-restore --noflush --counters` (or `ip6tables-restore`).
+    fn restore(&self, family: Family, input: &str) -> Result<(), IptablesError>;
+
+    /// Where `-m cgroup --path` paths are looked up: the cgroup v2 mount point, if any.
+    fn cgroup_root(&self) -> Option<std::path::PathBuf> {
+        cgroup2_root()
+    }
+}
+
+/// The real kernel, through one variant's `iptables-save` and `iptables-restore` binaries.
+#[derive(Clone, Copy, Debug)]
+pub struct Tools {
+    variant: Variant,
+}
+
+impl Tools {
+    /// Use `variant`'s binaries.
+    pub fn new(variant: Variant) -> Self {
+        Self { variant }
+    }
+
+    /// Start `*-save -t filter -c`, or `None` when the legacy kernel has no `filter` table in
+    /// this namespace: asking for it would create it (and hook it) just to read it.
+    fn start_save(&self, family: Family) -> Result<Option<(&'static str, Child)>, IptablesError> {
+        if self.variant == Variant::Legacy && !legacy_filter_exists(family) {
+            return Ok(None);
+        }
+        let binary = self.variant.save(family);
+        spawn(binary, &["-t", "filter", "-c"]).map(|c| Some((binary, c)))
+    }
+}
+
+/// Whether the legacy `filter` table exists in the calling thread's network namespace.
+/// (`/proc/thread-self`, not `/proc/self`: a test enters a namespace on its own thread.)
+fn legacy_filter_exists(family: Family) -> bool {
+    let names = match family {
+        Family::V4 => "/proc/thread-self/net/ip_tables_names",
+        Family::V6 => "/proc/thread-self/net/ip6_tables_names",
+    };
+    // Unreadable: let iptables-save decide (and report) rather than guess "absent".
+    std::fs::read_to_string(names).map_or(true, |t| t.lines().any(|l| l.trim() == "filter"))
+}
+
+impl Kernel for Tools {
+    fn save_both(&self) -> Result<[String; 2], IptablesError> {
+        // Both tools run at once; every started child is waited for.
+        let started = [Family::V4, Family::V6].map(|f| self.start_save(f));
+        let [v4, v6] = started.map(|s| match s? {
+            Some((binary, child)) => collect(binary, child),
+            None => Ok(String::new()),
+        });
+        Ok([v4?, v6?])
+    }
+
+    fn restore(&self, family: Family, input: &str) -> Result<(), IptablesError> {
+        let binary = self.variant.restore(family);
+        let mut child = Command::new(binary)
+            .args(["--noflush", "--counters", "--wait"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| IptablesError::Spawn {
+                binary: binary.to_owned(),
+                source,
+            })?;
+        let stdin = child.stdin.take();
+        // Write from another thread so a tool that stops reading and reports an error cannot
+        // block us on a full pipe; a tool that exits early closes the pipe (its error wins).
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                if let Some(mut stdin) = stdin {
+                    let _ = stdin.write_all(input.as_bytes());
+                }
+            });
+            collect(binary, child).map(drop)
+        })
+    }
+}
+
+/// Start a tool with its stdout and stderr captured.
+pub(crate) fn spawn(binary: &str, args: &[&str]) -> Result<Child, IptablesError> {
+    Command::new(binary)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| IptablesError::Spawn {
+            binary: binary.to_owned(),
+            source,
+        })
+}
+
+/// Wait for a tool and return its stdout, or its failure.
+pub(crate) fn collect(binary: &str, child: Child) -> Result<String, IptablesError> {
+    let out = child
+        .wait_with_output()
+        .map_err(|source| IptablesError::Spawn {
+            binary: binary.to_owned(),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(IptablesError::Tool {
+            binary: binary.to_owned(),
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    String::from_utf8(out.stdout).map_err(|_| IptablesError::Tool {
+        binary: binary.to_owned(),
+        status: out.status.to_string(),
+        stderr: "printed output that is not UTF-8".to_owned(),
+    })
+}
+
+/// The cgroup v2 mount point (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified` on hybrid hosts):
+/// where `-m cgroup --path` paths are looked up.
+pub fn cgroup2_root() -> Option<std::path::PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    mounts.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        if right.split_whitespace().next()? != "cgroup2" {
+            return None;
+        }
+        left.split_whitespace().nth(4).map(std::path::PathBuf::from)
+    })
+}
