@@ -1,0 +1,349 @@
+//! `zt audit`: who tried to reach what and was refused, from the kernel log.
+//!
+//! The parsing and summarizing are `zt_core::kernel_log`'s; this command picks the source,
+//! reads it, supplies the clock, the time zone and the boot time, and prints the summary with
+//! uids turned into user names.
+//!
+//! Sources, first available wins unless `--file` names one: the journal (`journalctl -k`,
+//! where journald runs), `/var/log/kern.log` (rsyslog), the kernel ring buffer (`dmesg`).
+
+use crate::args::AuditArgs;
+use crate::args::BackendName;
+use crate::exit::{Classify, Failure, Outcome};
+use crate::policy_file::PolicyFile;
+use crate::state::{Access, StateDir};
+use crate::{Context, Report};
+use serde_json::{Value, json};
+use std::fmt::Write;
+use std::path::Path;
+use std::process::Command;
+use zt_core::kernel_log::jiff::{Timestamp, tz::TimeZone};
+use zt_core::kernel_log::{LogRecord, ParseContext, Summary, parse_line, parse_since, summarize};
+use zt_core::policy::DEFAULT_LOG_PREFIX;
+
+/// Summarize blocked attempts.
+pub fn run(ctx: &Context<'_>, args: &AuditArgs) -> Outcome<Report> {
+    let now = Timestamp::now();
+    let tz = TimeZone::system();
+    let since = args
+        .since
+        .as_deref()
+        .map(|text| parse_since(text, now, &tz))
+        .transpose()
+        .map_err(|e| Failure::new(crate::exit::Class::Usage, e))?;
+    let prefixes = prefixes(ctx, args)?;
+    let (source, summary) = if ctx.global.backend == BackendName::Ebpf && args.file.is_none() {
+        let (source, records) = ebpf_records(ctx)?;
+        (source, summarize(records, since))
+    } else {
+        let (source, text, boot) = read_source(args)?;
+        let mut parse = ParseContext::new(prefixes.clone(), now, tz);
+        if let Some(boot) = boot {
+            parse = parse.with_boot(boot);
+        }
+        ctx.verbose(format_args!(
+            "read {} lines from {source}",
+            text.lines().count()
+        ));
+        let summary = summarize(text.lines().filter_map(|l| parse_line(l, &parse)), since);
+        (source, summary)
+    };
+    if let Some(warning) = unlogged_namespace() {
+        ctx.note(warning);
+    }
+    ctx.say(table(&summary, &source).trim_end());
+    let mut doc = json!({
+        "command": "audit",
+        "ok": true,
+        "source": source,
+        "prefixes": prefixes,
+    });
+    let mut summary_json = serde_json::to_value(&summary).or_system("cannot encode the summary")?;
+    if let Some(groups) = summary_json.get_mut("groups").and_then(Value::as_array_mut) {
+        for group in groups {
+            let user = group["uid"].as_u64().and_then(|u| user_name(u as u32));
+            group["user"] = json!(user);
+        }
+    }
+    doc["summary"] = summary_json;
+    Ok(Report::ok(doc))
+}
+
+/// The eBPF backend's refusals: the records waiting in its ring buffer are moved to
+/// `audit-records.jsonl` in its state directory (the ring gives each record once), and every
+/// refusal kept there is returned.
+fn ebpf_records(ctx: &Context<'_>) -> Outcome<(String, Vec<LogRecord>)> {
+    let state = StateDir::open(&ctx.global.state_dir, BackendName::Ebpf.as_str())?;
+    let _lock = state.lock(Access::Exclusive, ctx.global.no_wait)?;
+    let path = state.dir().join("audit-records.jsonl");
+    let drained = crate::backends::ebpf(ctx)?.audit()?;
+    if !drained.is_empty() {
+        let mut lines = String::new();
+        for record in &drained {
+            let line = serde_json::to_string(&Kept::from(record))
+                .or_system("cannot encode an audit record")?;
+            lines.push_str(&line);
+            lines.push('\n');
+        }
+        append(&path, lines.as_bytes())?;
+    }
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(Failure::system(
+                anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
+            ));
+        }
+    };
+    let records = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Kept>(l).ok())
+        .filter(|k| k.refused)
+        .map(LogRecord::from)
+        .collect();
+    Ok((
+        format!("the eBPF audit ring buffer (kept in {})", path.display()),
+        records,
+    ))
+}
+
+/// One eBPF audit record as kept in the state directory.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Kept {
+    time: Option<Timestamp>,
+    refused: bool,
+    rule: String,
+    uid: u32,
+    gid: u32,
+    pid: u32,
+    comm: String,
+    protocol: u8,
+    destination: std::net::SocketAddr,
+}
+
+impl From<&zt_backend_ebpf::AuditRecord> for Kept {
+    fn from(r: &zt_backend_ebpf::AuditRecord) -> Self {
+        Kept {
+            time: r.time.and_then(|t| Timestamp::try_from(t).ok()),
+            refused: r.effect == zt_backend_ebpf::Effect::Refuse,
+            rule: r.rule.clone(),
+            uid: r.uid,
+            gid: r.gid,
+            pid: r.pid,
+            comm: r.comm.clone(),
+            protocol: r.protocol,
+            destination: r.destination,
+        }
+    }
+}
+
+impl From<Kept> for LogRecord {
+    /// A refused call as the summary counts it: an egress attempt by a uid to a destination.
+    fn from(k: Kept) -> Self {
+        let unspecified: std::net::IpAddr = match k.destination {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+        };
+        LogRecord {
+            time: k.time,
+            prefix: format!("ebpf:{}", k.rule),
+            direction: Some(zt_core::Direction::Egress),
+            in_iface: None,
+            out_iface: None,
+            src: unspecified,
+            dst: k.destination.ip(),
+            protocol: match k.protocol {
+                6 => "TCP".to_owned(),
+                17 => "UDP".to_owned(),
+                1 => "ICMP".to_owned(),
+                58 => "ICMPv6".to_owned(),
+                p => p.to_string(),
+            },
+            src_port: None,
+            dst_port: Some(k.destination.port()),
+            icmp_type: None,
+            uid: Some(k.uid),
+            gid: Some(k.gid),
+        }
+    }
+}
+
+/// Append `bytes` to `path` (created 0600) with one write, synced.
+fn append(path: &Path, bytes: &[u8]) -> Outcome<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_data()))
+        .or_system(format!("cannot append to {}", path.display()))
+}
+
+/// `--prefix`, else the last applied policy's prefix, else zt's default.
+fn prefixes(ctx: &Context<'_>, args: &AuditArgs) -> Outcome<Vec<String>> {
+    if !args.prefix.is_empty() {
+        return Ok(args.prefix.clone());
+    }
+    let state = StateDir::open(&ctx.global.state_dir, ctx.global.backend.as_str())?;
+    let configured = state
+        .applied()?
+        .and_then(|a| PolicyFile::from_record(&a).ok())
+        .map(|f| f.policy.settings().log_prefix().as_str().to_owned());
+    Ok(vec![
+        configured.unwrap_or_else(|| DEFAULT_LOG_PREFIX.to_owned()),
+    ])
+}
+
+/// The log text, where it came from, and the boot time for raw dmesg stamps.
+fn read_source(args: &AuditArgs) -> Outcome<(String, String, Option<Timestamp>)> {
+    if let Some(path) = &args.file {
+        let text = std::fs::read(path).map_err(|e| {
+            Failure::rejected(
+                anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
+            )
+        })?;
+        return Ok((
+            path.display().to_string(),
+            String::from_utf8_lossy(&text).into_owned(),
+            None,
+        ));
+    }
+    if Path::new("/run/systemd/journal/socket").exists() {
+        let text = output(
+            "journalctl",
+            &["-k", "-o", "short-iso-precise", "--no-pager", "-q"],
+        )?;
+        return Ok(("journal (journalctl -k)".into(), text, None));
+    }
+    let kern_log = Path::new("/var/log/kern.log");
+    if kern_log.exists() {
+        let text = std::fs::read(kern_log).or_system("cannot read /var/log/kern.log")?;
+        return Ok((
+            "/var/log/kern.log".into(),
+            String::from_utf8_lossy(&text).into_owned(),
+            None,
+        ));
+    }
+    let text = output("dmesg", &["--time-format", "iso"])?;
+    Ok(("kernel ring buffer (dmesg)".into(), text, boot_time()))
+}
+
+/// A command's standard output; a failure names the command and its error output.
+fn output(program: &str, args: &[&str]) -> Outcome<String> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .or_system(format!("cannot run {program}"))?;
+    if !out.status.success() {
+        return Err(Failure::system(anyhow::anyhow!(
+            "{program} {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// When this boot started (`btime` in /proc/stat).
+fn boot_time() -> Option<Timestamp> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let seconds = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse::<i64>()
+        .ok()?;
+    Timestamp::from_second(seconds).ok()
+}
+
+/// A warning when this process's network namespace is not the host's and the kernel does not
+/// log packets of other namespaces.
+fn unlogged_namespace() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let ns = |p: &str| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let own = ns("/proc/self/ns/net")?;
+    let host = ns("/proc/1/ns/net")?;
+    let all = std::fs::read_to_string("/proc/sys/net/netfilter/nf_log_all_netns").ok()?;
+    (own != host && all.trim() == "0").then(|| {
+        "zt: note: this network namespace is not the host's, and the kernel logs packets of \
+         other namespaces only with net.netfilter.nf_log_all_netns=1: refusals here are not \
+         in the log"
+            .to_owned()
+    })
+}
+
+fn user_name(uid: u32) -> Option<String> {
+    uzers::get_user_by_uid(uid).map(|u| u.name().to_string_lossy().into_owned())
+}
+
+/// The summary as an aligned table, busiest first.
+fn table(summary: &Summary, source: &str) -> String {
+    let mut out = format!(
+        "{} blocked packet{} logged in {source}",
+        summary.records(),
+        if summary.records() == 1 { "" } else { "s" }
+    );
+    if let Some(since) = summary.since() {
+        let _ = write!(out, " since {since}");
+    }
+    out.push('\n');
+    if summary.groups().is_empty() {
+        return out;
+    }
+    let stamp = |t: Option<Timestamp>| t.map_or_else(|| "-".to_owned(), |t| t.to_string());
+    let rows: Vec<[String; 8]> = summary
+        .groups()
+        .iter()
+        .map(|g| {
+            [
+                match g.uid {
+                    Some(uid) => {
+                        user_name(uid).map_or_else(|| uid.to_string(), |n| format!("{n} ({uid})"))
+                    }
+                    None => "-".into(),
+                },
+                g.direction.map_or_else(|| "-".into(), |d| d.to_string()),
+                g.dst.to_string(),
+                g.dst_port.map_or_else(|| "-".into(), |p| p.to_string()),
+                g.protocol.clone(),
+                g.count.to_string(),
+                stamp(g.first_seen),
+                stamp(g.last_seen),
+            ]
+        })
+        .collect();
+    let header = [
+        "USER",
+        "DIRECTION",
+        "DESTINATION",
+        "PORT",
+        "PROTO",
+        "COUNT",
+        "FIRST SEEN",
+        "LAST SEEN",
+    ]
+    .map(str::to_owned);
+    let mut width = [0usize; 8];
+    for row in rows.iter().chain([&header]) {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    out.push('\n');
+    for row in [&header].into_iter().chain(&rows) {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(width).enumerate() {
+            if i == 5 {
+                let _ = write!(line, "{cell:>w$}  ");
+            } else {
+                let _ = write!(line, "{cell:<w$}  ");
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    out
+}

@@ -1,0 +1,111 @@
+//! `zt status`: what is installed, how often each rule matched, and whether the kernel still
+//! enforces the last applied policy.
+
+use crate::exit::Outcome;
+use crate::policy_file::PolicyFile;
+use crate::state::{Access, StateDir};
+use crate::{Context, Report, backends};
+use serde_json::json;
+use std::fmt::Write;
+
+/// Report the installed rules with counters, and drift against the last applied policy.
+pub fn run(ctx: &Context<'_>) -> Outcome<Report> {
+    let name = ctx.global.backend.as_str();
+    let state = StateDir::open(&ctx.global.state_dir, name)?;
+    let _lock = state.lock(Access::Shared, ctx.global.no_wait)?;
+    let mut backend = backends::open(ctx)?;
+    let status = backend.status()?;
+    let applied = state.applied()?;
+    let pending = state.pending()?;
+    let drift = match &applied {
+        None => None,
+        Some(a) => match PolicyFile::from_record(a) {
+            Ok(file) => Some(backend.verify(&file.policy.ruleset())?),
+            Err(failure) => {
+                ctx.note(format_args!("zt: warning: {:#}", failure.error));
+                None
+            }
+        },
+    };
+
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "backend {name}: {}",
+        if status.installed {
+            "zt's rules are installed"
+        } else {
+            "zt has no rules installed"
+        }
+    );
+    match &applied {
+        Some(a) => {
+            let _ = writeln!(
+                text,
+                "policy: {} (sha256 {}, applied {})",
+                a.config.display(),
+                a.sha256.get(..12).unwrap_or(&a.sha256),
+                a.applied_at
+            );
+        }
+        None => text.push_str("policy: none applied with this state directory\n"),
+    }
+    if let Some(p) = &pending {
+        let _ = writeln!(
+            text,
+            "awaiting confirmation until {}: `zt confirm` keeps it, otherwise it is rolled back",
+            p.deadline
+        );
+    }
+    if !status.counters.is_empty() {
+        text.push('\n');
+        text.push_str(&counter_table(&status.counters));
+    }
+    match &drift {
+        Some(d) if d.is_empty() => {
+            text.push_str("\nno drift: the kernel enforces the last applied policy")
+        }
+        Some(d) => {
+            let _ = write!(text, "\ndrift against the last applied policy:\n{d}");
+        }
+        None => {}
+    }
+    ctx.say(text.trim_end());
+
+    Ok(Report::ok(json!({
+        "command": "status",
+        "ok": true,
+        "backend": name,
+        "installed": status.installed,
+        "applied": applied.map(|a| json!({
+            "config": a.config,
+            "sha256": a.sha256,
+            "applied_at": a.applied_at,
+        })),
+        "pending": pending.map(|p| json!({
+            "config": p.config,
+            "deadline": p.deadline,
+        })),
+        "counters": status.counters,
+        "drift": drift.map(|d| d.items),
+    })))
+}
+
+/// `RULE  PACKETS  BYTES`, aligned.
+fn counter_table(counters: &[zt_core::Counter]) -> String {
+    let width = counters
+        .iter()
+        .map(|c| c.name.chars().count())
+        .chain([4])
+        .max()
+        .unwrap_or(4);
+    let mut out = format!("{:<width$}  {:>12}  {:>14}\n", "RULE", "PACKETS", "BYTES");
+    for c in counters {
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>12}  {:>14}",
+            c.name, c.packets, c.bytes
+        );
+    }
+    out
+}
