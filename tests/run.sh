@@ -11,4 +11,6 @@ cd "$(dirname "$0")/.."
 zt_require_root
 zt_ensure_packages "${ZT_PACKAGES[@]}"
 zt_ensure_rust
-cargo test --workspace --locked
+cargo test --workspace --locked --all-features
+# The configuration parser's fuzz targets, for a bounded time each (ZT_FUZZ_SECONDS, default 60).
+tests/fuzz.sh "${ZT_FUZZ_SECONDS:-60}"

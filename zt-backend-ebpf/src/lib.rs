@@ -269,6 +269,18 @@ fn program_unit(hook: SocketHook) -> Unit {
     (PROGRAMS.to_owned(), format!("{hook} attached"))
 }
 
+/// A snapshot of the maps as read (`None`: zt had none).
+fn snapshot_of(state: &State) -> Result<Snapshot, EbpfError> {
+    let content = match &state.maps {
+        Some(maps) => Some(serde_json::to_string(maps).map_err(EbpfError::from)?),
+        None => None,
+    };
+    Ok(Snapshot {
+        backend: NAME.to_owned(),
+        content,
+    })
+}
+
 impl Backend for EbpfBackend {
     fn name(&self) -> &'static str {
         NAME
@@ -317,19 +329,17 @@ impl Backend for EbpfBackend {
         // install the plan's ruleset whatever the diff said.
         let rendered = self.render_maps(&plan.ruleset)?;
         let state = self.kernel.read()?;
-        let content = match &state.maps {
-            Some(maps) => Some(serde_json::to_string(maps).map_err(EbpfError::from)?),
-            None => None,
-        };
-        let snapshot = Snapshot {
-            backend: NAME.to_owned(),
-            content,
-        };
+        let snapshot = snapshot_of(&state)?;
         if state.maps.as_ref() == Some(&rendered) && state.attached() {
             return Ok(snapshot);
         }
         self.kernel.install(&rendered)?;
         Ok(snapshot)
+    }
+
+    fn snapshot(&mut self) -> Result<Snapshot, zt_core::Error> {
+        let state = self.kernel.read()?;
+        Ok(snapshot_of(&state)?)
     }
 
     fn verify(&mut self, ruleset: &Ruleset) -> Result<Drift, zt_core::Error> {

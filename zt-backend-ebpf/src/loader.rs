@@ -494,9 +494,17 @@ impl Pinned {
                 .insert(k, v, 0)
                 .map_err(kernel_err("writing zt_rules"))?;
         }
+        #[cfg(feature = "fault-injection")]
+        if zt_core::fault::active("kernel-reject") {
+            // A prefix longer than the trie's keys: the kernel refuses it (EINVAL).
+            maps.prefixes
+                .insert(&Key::new(u32::MAX, RawPrefixData::default()), 0, 0)
+                .map_err(kernel_err("writing zt:injected-fault"))?;
+        }
         maps.header
             .set(target, raw.header, 0)
             .map_err(kernel_err("writing zt_header"))?;
+        zt_core::fault::kill_at("generation-filled");
         maps.active
             .set(0, RawActive { generation: target }, 0)
             .map_err(kernel_err("flipping zt_active"))

@@ -213,8 +213,13 @@ impl IptablesBackend {
         let [v4, v6] = inputs;
         if let Some(input) = &v4 {
             self.restore(Family::V4, input)?;
+            zt_core::fault::kill_at("ipv4-restored");
         }
         let Some(input) = &v6 else { return Ok(()) };
+        #[cfg(feature = "fault-injection")]
+        let faulty = refused_by_the_kernel(input);
+        #[cfg(feature = "fault-injection")]
+        let input = faulty.as_ref().unwrap_or(input);
         let Err(ipv6) = self.restore(Family::V6, input) else {
             return Ok(());
         };
@@ -238,7 +243,7 @@ impl IptablesBackend {
         .into())
     }
 
-    fn snapshot(&self, before: &[Owned; 2]) -> Result<Snapshot, Error> {
+    fn snapshot_of(&self, before: &[Owned; 2]) -> Result<Snapshot, Error> {
         let content = Record::of(self.variant, self.prefix.as_str(), before)
             .map(|r| serde_json::to_string(&r).map_err(IptablesError::from))
             .transpose()?;
@@ -256,6 +261,22 @@ impl IptablesBackend {
             changes: plan::merge(changes),
         }
     }
+}
+
+/// With `ZT_FAULT=kernel-reject` (feature `fault-injection`, test builds only), `input` with a
+/// rule the restore refuses — a jump to a chain that does not exist
+/// (`ZT-injected-fault`), commented `zt:injected-fault` — before its last COMMIT.
+#[cfg(feature = "fault-injection")]
+fn refused_by_the_kernel(input: &str) -> Option<String> {
+    if !zt_core::fault::active("kernel-reject") {
+        return None;
+    }
+    let at = input.rfind("COMMIT")?;
+    Some(format!(
+        "{}-A OUTPUT -m comment --comment zt:injected-fault -j ZT-injected-fault\n{}",
+        &input[..at],
+        &input[at..]
+    ))
 }
 
 /// Index of a family in `[IPv4, IPv6]` arrays.
@@ -374,7 +395,7 @@ impl Backend for IptablesBackend {
                 (artifact, before)
             }
         };
-        let snapshot = self.snapshot(&before)?;
+        let snapshot = self.snapshot_of(&before)?;
         if plan.is_empty() {
             return Ok(snapshot);
         }
@@ -382,6 +403,11 @@ impl Backend for IptablesBackend {
         let inputs = [files.next().flatten(), files.next().flatten()];
         self.install(inputs, &before)?;
         Ok(snapshot)
+    }
+
+    fn snapshot(&mut self) -> Result<Snapshot, Error> {
+        let now = self.observe()?;
+        self.snapshot_of(&now)
     }
 
     fn verify(&mut self, ruleset: &Ruleset) -> Result<Drift, Error> {

@@ -56,7 +56,12 @@ impl Kernel for Netlink {
     }
 
     fn replace(&mut self, name: &str, table: Option<&LowTable>) -> Result<(), NftError> {
+        #[cfg(feature = "fault-injection")]
+        let faulty = fault::refused_by_the_kernel(table);
+        #[cfg(feature = "fault-injection")]
+        let table = faulty.as_ref().or(table);
         let batch = ffi::encode_batch(name, table)?;
+        zt_core::fault::kill_at("batch-built");
         self.with_socket(|s| s.transact(&batch))
     }
 
@@ -81,4 +86,29 @@ pub fn cgroup_v2_root() -> Option<PathBuf> {
             .then(|| left.split_whitespace().nth(4).map(PathBuf::from))
             .flatten()
     })
+}
+
+/// Fault injection for the reliability tests (feature `fault-injection`, test builds only).
+#[cfg(feature = "fault-injection")]
+mod fault {
+    use crate::low::{LowExpr, LowRule, LowTable};
+
+    /// With `ZT_FAULT=kernel-reject`, the table plus a rule the kernel refuses (a meta key
+    /// it does not have), named `zt:injected-fault`.
+    pub(super) fn refused_by_the_kernel(table: Option<&LowTable>) -> Option<LowTable> {
+        if !zt_core::fault::active("kernel-reject") {
+            return None;
+        }
+        let mut t = table?.clone();
+        if let Some(chain) = t.chains.iter_mut().find(|c| c.base.is_some()) {
+            chain.rules.insert(
+                0,
+                LowRule {
+                    exprs: vec![LowExpr::Meta { key: 255, dreg: 1 }],
+                    comment: Some("zt:injected-fault".into()),
+                },
+            );
+        }
+        Some(t)
+    }
 }

@@ -221,6 +221,17 @@ impl<K: Kernel> NftBackend<K> {
     }
 }
 
+/// A snapshot of zt's table as read (`None`: there was none).
+fn snapshot_of(table: Option<&LowTable>) -> Result<Snapshot, NftError> {
+    Ok(Snapshot {
+        backend: NAME.to_owned(),
+        content: table
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| NftError::Snapshot(e.to_string()))?,
+    })
+}
+
 impl<K: Kernel> Backend for NftBackend<K> {
     fn name(&self) -> &'static str {
         NAME
@@ -265,18 +276,16 @@ impl<K: Kernel> Backend for NftBackend<K> {
         if let Some(current) = &current {
             compare::carry_counters(current, &mut desired);
         }
-        let snapshot = Snapshot {
-            backend: NAME.to_owned(),
-            content: current
-                .as_ref()
-                .map(serde_json::to_string)
-                .transpose()
-                .map_err(|e| NftError::Snapshot(e.to_string()))?,
-        };
+        let snapshot = snapshot_of(current.as_ref())?;
         if !plan.is_empty() {
             self.kernel.replace(&self.table, Some(&desired))?;
         }
         Ok(snapshot)
+    }
+
+    fn snapshot(&mut self) -> Result<Snapshot, Error> {
+        let current = self.kernel.read(&self.table)?;
+        Ok(snapshot_of(current.as_ref())?)
     }
 
     fn verify(&mut self, ruleset: &Ruleset) -> Result<Drift, Error> {

@@ -487,19 +487,42 @@ fn the_kernel_decides_generated_policies_like_the_reference_evaluator() {
     }
     let ns = Netns::new();
     let env = zt_testkit::differential::Environment::new(&ns);
-    let b = std::cell::RefCell::new(NftBackend::new());
-    let cases = std::env::var("ZT_DIFFERENTIAL_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(24);
-    let mut runner =
-        proptest::test_runner::TestRunner::new(proptest::test_runner::Config::with_cases(cases));
-    let result = runner.run(&zt_testkit::differential::cases(), |case| {
-        let mut backend = b.borrow_mut();
-        zt_testkit::differential::check(&case, &mut *backend, &env)
-            .map_err(proptest::test_runner::TestCaseError::fail)
-    });
-    if let Err(e) = result {
-        panic!("{e}");
+    let mut backend = NftBackend::new();
+    // At least 1 000 (policy, probe) pairs; ZT_DIFFERENTIAL_PAIRS asks for more.
+    let pairs = zt_testkit::differential::target_pairs(1_000);
+    match zt_testkit::differential::run_cases(8, pairs, |case| {
+        zt_testkit::differential::check(case, &mut backend, &env)
+    }) {
+        Ok(tally) => eprintln!("nft differential: {tally} agree with the evaluator"),
+        Err(e) => panic!("{e}"),
     }
+}
+
+/// Lockout protection: with `preserve_ssh` on, no generated policy blocks inbound SSH on the
+/// configured ports, checked from a second namespace.
+#[test]
+fn no_generated_policy_cuts_off_inbound_ssh() {
+    if !ready() {
+        return;
+    }
+    let ns = Netns::new();
+    let env = zt_testkit::differential::Environment::new(&ns);
+    let mut backend = NftBackend::new();
+    let mut policies = 0;
+    let result = zt_testkit::differential::run_cases(32, 0, |case| {
+        let checked = zt_testkit::differential::check_ssh(case, &mut backend, &env)?;
+        policies += usize::from(checked > 0);
+        Ok(checked)
+    });
+    match result {
+        Ok(tally) => eprintln!(
+            "nft lockout: {policies} policies preserving SSH, {} connections",
+            tally.pairs
+        ),
+        Err(e) => panic!("{e}"),
+    }
+    assert!(
+        policies >= 5,
+        "only {policies} generated policies preserved SSH"
+    );
 }

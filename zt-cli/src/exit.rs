@@ -46,6 +46,24 @@ pub struct Failure {
     pub details: Option<serde_json::Value>,
 }
 
+/// An error and its causes, as `{:#}` prints them but each once: a cause whose text is
+/// already in what precedes it (a wrapper that quotes its source, as the backends' errors do
+/// for readers that print only the top) is left out.
+pub fn describe(error: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 impl Failure {
     /// A failure of the given class.
     pub fn new(class: Class, error: impl Into<anyhow::Error>) -> Self {

@@ -15,6 +15,7 @@ mod backends;
 mod commands;
 pub mod exit;
 mod policy_file;
+mod recovery;
 mod state;
 mod trail;
 mod watchdog;
@@ -119,7 +120,7 @@ pub fn report_failure(cli: &Cli, failure: &Failure) {
             "command": command_name(&cli.command),
             "ok": false,
             "exit_code": failure.class.code(),
-            "error": format!("{:#}", failure.error),
+            "error": exit::describe(&failure.error),
         });
         if let Some(d) = &failure.diagnostics {
             doc["diagnostics"] = serde_json::json!(d.items);
@@ -132,6 +133,6 @@ pub fn report_failure(cli: &Cli, failure: &Failure) {
     }
     match &failure.diagnostics {
         Some(d) => eprintln!("{d}"),
-        None => eprintln!("zt: error: {:#}", failure.error),
+        None => eprintln!("zt: error: {}", exit::describe(&failure.error)),
     }
 }

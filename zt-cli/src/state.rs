@@ -7,7 +7,13 @@
 //!   <backend>/applied.json     the last applied policy: its file, SHA-256 and text
 //!   <backend>/rollback.json    the snapshot taken by the last apply, and the record before it
 //!   <backend>/pending.json     a change awaiting `zt confirm`, and its deadline
+//!   <backend>/intent.json      an apply in progress: the record it will write, and how to
+//!                              undo it (written before the kernel is touched)
 //! ```
+//!
+//! `intent.json` makes an apply recoverable whatever moment it dies at: the next command that
+//! takes the lock finds it, asks the kernel which policy it holds, and finishes the records
+//! (the new policy is in force) or drops them (the old one is) — see `recovery`.
 //!
 //! Every file is replaced atomically (written beside, synced, renamed, directory synced), so a
 //! crash leaves either the old or the new version, never a torn one. Records are JSON so an
@@ -47,6 +53,15 @@ pub struct RollbackPoint {
     pub previous: Option<Applied>,
 }
 
+/// An apply in progress: what it will record once the kernel holds the new policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    /// The policy being applied.
+    pub record: Applied,
+    /// How to undo it: the snapshot taken just before, and the record before it.
+    pub point: RollbackPoint,
+}
+
 /// A change made with `apply --confirm`, rolled back at `deadline` unless confirmed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pending {
@@ -58,6 +73,9 @@ pub struct Pending {
     pub config: PathBuf,
     /// How the watchdog runs (`process <pid>` or `systemd unit <name>`).
     pub watchdog: String,
+    /// The `applied_at` of the record the guarded apply writes: the watchdog rolls back only
+    /// if that apply took effect.
+    pub applies: Timestamp,
 }
 
 /// The state directory of one backend, plus the shared lock and trail.
@@ -190,6 +208,36 @@ impl StateDir {
     /// Record (or clear) the change awaiting confirmation.
     pub fn set_pending(&self, pending: Option<&Pending>) -> Outcome<()> {
         self.write("pending.json", pending)
+    }
+
+    /// The apply in progress, if one was interrupted.
+    pub fn intent(&self) -> Outcome<Option<Intent>> {
+        self.read("intent.json")
+    }
+
+    /// Record (or clear) the apply in progress.
+    pub fn set_intent(&self, intent: Option<&Intent>) -> Outcome<()> {
+        self.write("intent.json", intent)
+    }
+
+    /// Fail unless a file can be created in this backend's directory and the trail can be
+    /// opened for appending: checked before the kernel is touched.
+    pub fn check_writable(&self) -> Outcome<()> {
+        let probe = self.dir.join(".zt-write-probe");
+        write_atomically(&probe, b"zt\n", 0o600)
+            .map_err(|f| f.context("the state directory is not writable; nothing was changed"))?;
+        let _ = fs::remove_file(&probe);
+        let trail = self.root.join("audit.log");
+        OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&trail)
+            .or_system(format!(
+                "cannot open the audit trail {}; nothing was changed",
+                trail.display()
+            ))?;
+        Ok(())
     }
 
     fn read<T: DeserializeOwned>(&self, name: &str) -> Outcome<Option<T>> {

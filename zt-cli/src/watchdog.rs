@@ -17,6 +17,7 @@
 use crate::args::WatchdogArgs;
 use crate::commands::confirm;
 use crate::exit::{Classify, Failure, Outcome};
+use crate::recovery::recover;
 use crate::state::{Access, Applied, Pending, StateDir};
 use crate::trail::{self, Entry};
 use crate::{Context, Report, backends};
@@ -37,7 +38,12 @@ const GRACE: SignedDuration = SignedDuration::from_secs(10);
 const POLL: Duration = Duration::from_millis(100);
 
 /// Record the pending change and start its watchdog.
-pub fn arm(ctx: &Context<'_>, state: &StateDir, seconds: u32, config: &Path) -> Outcome<Pending> {
+pub fn arm(
+    ctx: &Context<'_>,
+    state: &StateDir,
+    seconds: u32,
+    record: &Applied,
+) -> Outcome<Pending> {
     let token = token()?;
     let deadline = Timestamp::now()
         .checked_add(SignedDuration::from_secs(i64::from(seconds)))
@@ -45,8 +51,9 @@ pub fn arm(ctx: &Context<'_>, state: &StateDir, seconds: u32, config: &Path) -> 
     let mut pending = Pending {
         token,
         deadline,
-        config: config.to_path_buf(),
+        config: record.config.clone(),
         watchdog: "starting".into(),
+        applies: record.applied_at,
     };
     // Recorded first: the watchdog acts only on a pending change it can read.
     state.set_pending(Some(&pending))?;
@@ -154,6 +161,17 @@ fn roll_back_unconfirmed(
         return Ok(false);
     };
     let mut backend = backends::open(ctx)?;
+    // The guarded apply may have died before or after its kernel change: settle that first,
+    // and roll back only if it took effect (otherwise the undo would hit the apply before).
+    recover(backend.as_mut(), state)?;
+    if state.applied()?.map(|a| a.applied_at) != Some(pending.applies) {
+        state.set_pending(None)?;
+        let mut entry = Entry::new("rollback", state.backend(), "not-applied")
+            .error("the unconfirmed apply never took effect; nothing to roll back");
+        entry.config = Some(pending.config.clone());
+        trail::append(state.root(), &entry)?;
+        return Ok(false);
+    }
     let reason = format!(
         "not confirmed by {}; {who} rolled the change back",
         pending.deadline

@@ -3,6 +3,7 @@
 //! ```text
 //! render(&Ruleset)    -> Artifact   pure: the exact kernel artifact, no I/O
 //! plan(&Ruleset)      -> Plan       reads current state; an identical state gives an empty diff
+//! snapshot()          -> Snapshot   what zt owns now, as rollback would restore it
 //! apply(&Plan)        -> Snapshot   one atomic kernel transaction; an empty plan writes nothing
 //! verify(&Ruleset)    -> Drift      what differs between the kernel and the ruleset
 //! rollback(&Snapshot)               atomically restore what zt owned before
@@ -29,6 +30,9 @@ pub trait Backend {
     fn render(&self, ruleset: &Ruleset) -> Result<Artifact, Error>;
     /// Read what zt owns in the kernel now and diff it against `ruleset`.
     fn plan(&mut self, ruleset: &Ruleset) -> Result<Plan, Error>;
+    /// What zt owns in the kernel now, in the form [`Backend::rollback`] restores. A caller
+    /// that must be able to undo an apply even if it dies during it records this first.
+    fn snapshot(&mut self) -> Result<Snapshot, Error>;
     /// Apply a plan in one atomic transaction and return a snapshot of what zt owned before.
     /// An empty plan writes nothing.
     fn apply(&mut self, plan: &Plan) -> Result<Snapshot, Error>;

@@ -56,6 +56,7 @@ pub mod backend;
 pub mod config;
 pub mod diagnostic;
 mod error;
+pub mod fault;
 pub mod kernel_log;
 pub mod persist;
 pub mod policy;

@@ -84,6 +84,12 @@ impl Backend for Script {
             diff: Diff::default(),
         })
     }
+    fn snapshot(&mut self) -> Result<Snapshot, Error> {
+        Ok(Snapshot {
+            backend: "script".into(),
+            content: None,
+        })
+    }
     fn apply(&mut self, plan: &Plan) -> Result<Snapshot, Error> {
         for file in &plan.artifact.files {
             let mut nft = Command::new("nft")

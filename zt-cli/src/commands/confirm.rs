@@ -5,6 +5,7 @@
 //! snapshot (a second rollback has nothing to undo).
 
 use crate::exit::{Failure, Outcome};
+use crate::recovery::recover;
 use crate::state::{Access, StateDir};
 use crate::trail::{self, Entry};
 use crate::{Context, Report, backends};
@@ -16,6 +17,7 @@ pub fn confirm(ctx: &Context<'_>) -> Outcome<Report> {
     let backend = ctx.global.backend.as_str();
     let state = StateDir::open(&ctx.global.state_dir, backend)?;
     let _lock = state.lock(Access::Exclusive, ctx.global.no_wait)?;
+    recover(backends::open(ctx)?.as_mut(), &state)?;
     let Some(pending) = state.pending()? else {
         return Err(Failure::rejected(anyhow::anyhow!(
             "no change awaits confirmation (the {backend} backend's last apply was either \
@@ -50,6 +52,7 @@ pub fn rollback(ctx: &Context<'_>) -> Outcome<Report> {
     let state = StateDir::open(&ctx.global.state_dir, name)?;
     let _lock = state.lock(Access::Exclusive, ctx.global.no_wait)?;
     let mut backend = backends::open(ctx)?;
+    recover(backend.as_mut(), &state)?;
     let restored = undo(backend.as_mut(), &state).inspect_err(|f| {
         let _ = trail::append(
             state.root(),

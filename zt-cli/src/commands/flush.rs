@@ -16,6 +16,7 @@ pub fn run(ctx: &Context<'_>) -> Outcome<Report> {
         let _ = trail::append(state.root(), &Entry::new("flush", name, "failed").error(e));
     })?;
     state.set_pending(None)?;
+    state.set_intent(None)?;
     state.set_rollback_point(None)?;
     state.set_applied(None)?;
     trail::append(state.root(), &Entry::new("flush", name, "flushed"))?;

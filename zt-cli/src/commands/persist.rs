@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 /// Write the boot files for a policy.
 pub fn run(ctx: &Context<'_>, args: &PersistArgs) -> Outcome<Report> {
-    let file = PolicyFile::load(ctx, &args.policy.config)?;
+    let file = PolicyFile::load_for_change(ctx, &args.policy.config)?;
     let persistence = backends::persistence(ctx, &file)?;
     let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     let mut written = Vec::new();

@@ -22,7 +22,10 @@ pub fn run(ctx: &Context<'_>) -> Outcome<Report> {
         Some(a) => match PolicyFile::from_record(a) {
             Ok(file) => Some(backend.verify(&file.policy.ruleset())?),
             Err(failure) => {
-                ctx.note(format_args!("zt: warning: {:#}", failure.error));
+                ctx.note(format_args!(
+                    "zt: warning: {}",
+                    crate::exit::describe(&failure.error)
+                ));
                 None
             }
         },
@@ -49,6 +52,14 @@ pub fn run(ctx: &Context<'_>) -> Outcome<Report> {
             );
         }
         None => text.push_str("policy: none applied with this state directory\n"),
+    }
+    if let Some(i) = state.intent()? {
+        let _ = writeln!(
+            text,
+            "an apply of {} was interrupted: the next apply, rollback or confirm completes or \
+             drops it, as the kernel shows",
+            i.record.config.display()
+        );
     }
     if let Some(p) = &pending {
         let _ = writeln!(

@@ -473,10 +473,19 @@ impl Policy {
             path: path.to_owned(),
             source,
         })?;
-        let name = path.display().to_string();
+        Self::from_bytes(bytes, &path.display().to_string(), resolver)
+    }
+
+    /// Read a policy from raw bytes named `source` (a file's contents): bytes that are not
+    /// UTF-8 are reported with the line and column of the first bad byte.
+    pub fn from_bytes(
+        bytes: Vec<u8>,
+        source: &str,
+        resolver: &dyn NameResolver,
+    ) -> Result<Loaded, Error> {
         match String::from_utf8(bytes) {
-            Ok(text) => Self::from_yaml(&text, &name, resolver),
-            Err(e) => Err(validate::not_utf8(&name, &e)),
+            Ok(text) => Self::from_yaml(&text, source, resolver),
+            Err(e) => Err(validate::not_utf8(source, &e)),
         }
     }
 

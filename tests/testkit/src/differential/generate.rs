@@ -123,6 +123,7 @@ pub fn cases() -> impl Strategy<Value = Case> {
 
 fn settings() -> impl Strategy<Value = SettingsSpec> {
     const SSH_PORTS: &[&[u16]] = &[&[22], &[PORTS[1]], &[22, 2222]];
+    const _: () = assert!(super::SSH_PORTS[2] == PORTS[1]);
     (
         any::<bool>(),
         any::<bool>(),

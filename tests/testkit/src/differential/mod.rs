@@ -76,6 +76,9 @@ pub const IDENTITIES: [Identity; 4] = [
     Identity::new(4002, 4001),
 ];
 
+/// Every port the generator may make an SSH port (`settings.ssh_ports`).
+pub const SSH_PORTS: [u16; 3] = [22, 2222, PORTS[1]];
+
 /// A probe's first timeout (a dropped probe takes all of it).
 pub const TIMEOUT: Duration = Duration::from_millis(150);
 
@@ -226,14 +229,21 @@ pub struct Environment {
 
 impl Environment {
     /// Add the peer to `netns` and start TCP and UDP echo listeners on every address of
-    /// [`ADDRESSES`] and port of [`PORTS`]. Call it before the backend installs a policy.
+    /// [`ADDRESSES`] and port of [`PORTS`], and TCP listeners on the SSH ports the generator
+    /// configures ([`SSH_PORTS`]) on the veth addresses. Call it before the backend installs a
+    /// policy.
     pub fn new(netns: &Netns) -> Environment {
         let peer = netns.add_peer();
-        let endpoints: Vec<(Proto, SocketAddr)> = ADDRESSES
+        let mut endpoints: Vec<(Proto, SocketAddr)> = ADDRESSES
             .iter()
             .flat_map(|&ip| PORTS.map(|port| SocketAddr::new(ip, port)))
             .flat_map(|addr| [(Proto::Tcp, addr), (Proto::Udp, addr)])
             .collect();
+        for ip in [IpAddr::V4(Peer::LOCAL_V4), IpAddr::V6(Peer::LOCAL_V6)] {
+            for port in SSH_PORTS.iter().filter(|p| !PORTS.contains(p)) {
+                endpoints.push((Proto::Tcp, SocketAddr::new(ip, *port)));
+            }
+        }
         Environment {
             peer,
             _listeners: Listeners::start(&endpoints),
@@ -248,10 +258,11 @@ impl Environment {
 }
 
 /// Realize every probe of `case` with `backend` applied (the caller creates the Netns and
-/// the backend inside it); Err(report) lists each disagreement: the probe, the evaluator's
+/// the backend inside it); Ok(the number of probes realized), or Err(report) listing each
+/// disagreement: the probe, the evaluator's
 /// decision (entry name, verdict), the expected and the observed outcome, and the policy as
 /// YAML — a reproducer. A backend that cannot plan or apply the case is an Err too.
-pub fn check(case: &Case, backend: &mut dyn Backend, env: &Environment) -> Result<(), String> {
+pub fn check(case: &Case, backend: &mut dyn Backend, env: &Environment) -> Result<usize, String> {
     env.netns.assert_current("differential::check");
     let ruleset = case.policy.ruleset();
     let name = backend.name();
@@ -303,7 +314,7 @@ pub fn check(case: &Case, backend: &mut dyn Backend, env: &Environment) -> Resul
         })
         .collect();
     if disagreements.is_empty() {
-        return Ok(());
+        return Ok(probes.len());
     }
     Err(format!(
         "{} of {} probes disagree with the reference evaluator under the {name} backend:\n{}\npolicy:\n{}",
@@ -354,4 +365,123 @@ fn yaml(policy: &Policy) -> String {
     policy
         .to_yaml()
         .unwrap_or_else(|e| format!("<cannot write the policy as YAML: {e}>\n"))
+}
+
+/// How much a differential run checked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Generated policies applied.
+    pub cases: u32,
+    /// (policy, probe) pairs realized in the kernel and compared with the evaluator.
+    pub pairs: usize,
+}
+
+impl fmt::Display for Tally {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} generated policies, {} (policy, probe) pairs",
+            self.cases, self.pairs
+        )
+    }
+}
+
+/// The pairs a differential run must reach: `ZT_DIFFERENTIAL_PAIRS`, else `default`.
+pub fn target_pairs(default: usize) -> usize {
+    std::env::var("ZT_DIFFERENTIAL_PAIRS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Generate cases and run `check_case` on each (it returns how many probes it realized) until
+/// at least `min_cases` cases and `min_pairs` pairs were checked. A failing case is shrunk by
+/// proptest to a minimal reproducer, which the error carries (with the policy as YAML).
+pub fn run_cases(
+    min_cases: u32,
+    min_pairs: usize,
+    mut check_case: impl FnMut(&Case) -> Result<usize, String>,
+) -> Result<Tally, String> {
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let tally = std::cell::Cell::new(Tally::default());
+    let check = std::cell::RefCell::new(&mut check_case);
+    while tally.get().cases < min_cases || tally.get().pairs < min_pairs {
+        let t = tally.get();
+        // A case realizes about 50 probes on average; ask for what is likely still missing.
+        let batch = min_cases
+            .saturating_sub(t.cases)
+            .max(u32::try_from(min_pairs.saturating_sub(t.pairs) / 40).unwrap_or(u32::MAX))
+            .max(1);
+        let mut runner = TestRunner::new(Config {
+            cases: batch,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&cases(), |case| {
+                let pairs = (check.borrow_mut())(&case).map_err(TestCaseError::fail)?;
+                let t = tally.get();
+                tally.set(Tally {
+                    cases: t.cases + 1,
+                    pairs: t.pairs + pairs,
+                });
+                Ok(())
+            })
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(tally.get())
+}
+
+/// Lockout protection: with `preserve_ssh` on, apply `case` and connect from the peer to every
+/// configured SSH port on both of the test namespace's veth addresses; every connection must
+/// complete, whatever the rules say. Ok(connections checked): 0 when the case does not
+/// preserve SSH.
+pub fn check_ssh(
+    case: &Case,
+    backend: &mut dyn Backend,
+    env: &Environment,
+) -> Result<usize, String> {
+    env.netns.assert_current("differential::check_ssh");
+    let settings = case.policy.settings();
+    if !settings.preserve_ssh() {
+        return Ok(0);
+    }
+    let ports: Vec<u16> = SSH_PORTS
+        .into_iter()
+        .filter(|p| settings.ssh_ports().contains(Some(*p)))
+        .collect();
+    let ruleset = case.policy.ruleset();
+    let name = backend.name();
+    let plan = backend.plan(&ruleset).map_err(|e| {
+        format!(
+            "the {name} backend could not plan: {e}\npolicy:\n{}",
+            yaml(&case.policy)
+        )
+    })?;
+    backend.apply(&plan).map_err(|e| {
+        format!(
+            "the {name} backend could not apply: {e}\npolicy:\n{}",
+            yaml(&case.policy)
+        )
+    })?;
+    let mut blocked = Vec::new();
+    let mut checked = 0;
+    for ip in [IpAddr::V4(Peer::LOCAL_V4), IpAddr::V6(Peer::LOCAL_V6)] {
+        for &port in &ports {
+            let dst = SocketAddr::new(ip, port);
+            checked += 1;
+            let outcome = env.peer.connect(Proto::Tcp, dst, RETRY_TIMEOUT);
+            if outcome != Outcome::Connected {
+                blocked.push(format!("  ssh to {dst} from the peer: {outcome}"));
+            }
+        }
+    }
+    if blocked.is_empty() {
+        return Ok(checked);
+    }
+    Err(format!(
+        "inbound SSH was cut off under the {name} backend with preserve_ssh on:\n{}\npolicy:\n{}",
+        blocked.join("\n"),
+        yaml(&case.policy)
+    ))
 }
