@@ -1,4 +1,5 @@
-//! Every fuzz seed and every input a fuzzer ever crashed on, replayed as ordinary tests.
+//! Every fuzz seed, the minimized corpus of the long fuzz runs and every input a fuzzer ever
+//! crashed on, replayed as ordinary tests.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on a broken fixture
 
@@ -8,7 +9,7 @@ use zt_core::{Error, Policy, StaticResolver};
 fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
     let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
     let mut out = Vec::new();
-    for dir in ["seeds", "regressions"] {
+    for dir in ["seeds", "minimized", "regressions"] {
         let Ok(entries) = std::fs::read_dir(fuzz.join(dir).join(target)) else {
             continue;
         };
