@@ -23,7 +23,10 @@
 //!
 //! Apply is one restore per family. Inside it zt's chains are declared (which empties them)
 //! and refilled, so no moment exists with half a chain; if the IPv6 restore fails after IPv4
-//! succeeded, IPv4 is restored to its previous state, so the families never disagree.
+//! succeeded, IPv4 is restored to its previous state, so a failed apply never leaves the
+//! families disagreeing. iptables has no transaction across families, though: a process
+//! killed between the two restores leaves IPv4 new and IPv6 old until a caller puts the
+//! snapshot back (the `zt` command does so in the next command that takes its lock).
 //! zt never changes a built-in chain's policy (its default verdict is the last rule of its own
 //! chains), so flush has no policy to restore. Rules an apply keeps keep their counters.
 //!

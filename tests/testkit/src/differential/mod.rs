@@ -9,7 +9,6 @@
 //!
 //! ```no_run
 //! # fn backend() -> Box<dyn zt_core::Backend> { unimplemented!() }
-//! use proptest::test_runner::{Config, TestRunner};
 //! use zt_testkit::{Netns, Prerequisite, differential, require};
 //!
 //! if !require(&[Prerequisite::Root, Prerequisite::Binary("ip")]) {
@@ -17,15 +16,15 @@
 //! }
 //! let netns = Netns::new();
 //! let env = differential::Environment::new(&netns);
-//! // Created inside the namespace; a RefCell because the runner takes an `Fn`.
-//! let backend = std::cell::RefCell::new(backend());
-//! let mut runner = TestRunner::new(Config::with_cases(64));
-//! let result = runner.run(&differential::cases(), |case| {
-//!     differential::check(&case, backend.borrow_mut().as_mut(), &env)
-//!         .map_err(proptest::test_runner::TestCaseError::fail)
-//! });
-//! if let Err(e) = result {
-//!     panic!("{e}");
+//! // Created inside the namespace.
+//! let mut backend = backend();
+//! // At least 8 policies and 1 000 (policy, probe) pairs (ZT_DIFFERENTIAL_PAIRS raises it).
+//! let pairs = differential::target_pairs(1_000);
+//! match differential::run_cases(8, pairs, |case| {
+//!     differential::check(case, backend.as_mut(), &env)
+//! }) {
+//!     Ok(tally) => eprintln!("{tally} agree with the evaluator"),
+//!     Err(reproducer) => panic!("{reproducer}"),
 //! }
 //! ```
 //!
