@@ -630,19 +630,16 @@ fn no_generated_policy_cuts_off_inbound_ssh(variant: Variant) {
     let ns = Netns::new();
     let env = differential::Environment::new(&ns);
     let mut backend = backend(variant);
-    let mut policies = 0;
-    let result = differential::run_cases(32, 0, |case| {
-        let checked = differential::check_ssh(case, &mut backend, &env)?;
-        policies += usize::from(checked > 0);
-        Ok(checked)
-    });
-    match result {
-        Ok(tally) => eprintln!(
-            "iptables ({variant}) lockout: {policies} policies preserving SSH, {} connections",
-            tally.pairs
-        ),
+    let policies = match differential::run_ssh_cases(32, &mut backend, &env) {
+        Ok((policies, tally)) => {
+            eprintln!(
+                "iptables ({variant}) lockout: {policies} policies preserving SSH, {} connections",
+                tally.pairs
+            );
+            policies
+        }
         Err(e) => panic!("{e}"),
-    }
+    };
     assert!(
         policies >= 5,
         "only {policies} generated policies preserved SSH"

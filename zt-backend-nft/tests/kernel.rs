@@ -508,19 +508,16 @@ fn no_generated_policy_cuts_off_inbound_ssh() {
     let ns = Netns::new();
     let env = zt_testkit::differential::Environment::new(&ns);
     let mut backend = NftBackend::new();
-    let mut policies = 0;
-    let result = zt_testkit::differential::run_cases(32, 0, |case| {
-        let checked = zt_testkit::differential::check_ssh(case, &mut backend, &env)?;
-        policies += usize::from(checked > 0);
-        Ok(checked)
-    });
-    match result {
-        Ok(tally) => eprintln!(
-            "nft lockout: {policies} policies preserving SSH, {} connections",
-            tally.pairs
-        ),
+    let policies = match zt_testkit::differential::run_ssh_cases(32, &mut backend, &env) {
+        Ok((policies, tally)) => {
+            eprintln!(
+                "nft lockout: {policies} policies preserving SSH, {} connections",
+                tally.pairs
+            );
+            policies
+        }
         Err(e) => panic!("{e}"),
-    }
+    };
     assert!(
         policies >= 5,
         "only {policies} generated policies preserved SSH"

@@ -15,7 +15,7 @@
 
 use crate::exit::Outcome;
 use crate::policy_file::PolicyFile;
-use crate::state::{Applied, StateDir};
+use crate::state::{Applied, Intent, StateDir};
 use crate::trail::{self, Entry};
 use zt_core::Backend;
 
@@ -32,45 +32,57 @@ pub enum Recovered {
     Restored,
 }
 
-/// Complete or drop an interrupted apply (the caller holds the exclusive lock).
+/// Complete or drop an interrupted apply (the caller holds the exclusive lock), and record
+/// what was found in the audit trail.
 pub fn recover(backend: &mut dyn Backend, state: &StateDir) -> Outcome<Recovered> {
     let Some(intent) = state.intent()? else {
         return Ok(Recovered::Nothing);
     };
+    let found = settle(backend, state, &intent)?;
+    let (result, note) = match found {
+        Recovered::Completed => (
+            "applied",
+            "an interrupted apply had taken effect; its records were completed",
+        ),
+        Recovered::Restored => (
+            "not-applied",
+            "an interrupted apply had taken effect in part; the state before it was restored",
+        ),
+        Recovered::Nothing | Recovered::Dropped => (
+            "not-applied",
+            "an interrupted apply had not taken effect; nothing changed",
+        ),
+    };
     let record = &intent.record;
+    let entry = Entry::new("recover", state.backend(), "").config(&record.config, &record.sha256);
+    trail::append(state.root(), &entry.result(result).error(note))?;
+    Ok(found)
+}
+
+/// Make the kernel and the records agree on `intent`, an apply that did not finish: keep its
+/// change and complete its records if the kernel enforces it, else put the kernel back as it
+/// was before it (when it is not already) and drop the intent.
+pub fn settle(backend: &mut dyn Backend, state: &StateDir, intent: &Intent) -> Outcome<Recovered> {
     // A policy that no longer validates (a user deleted since) cannot be verified; it cannot
     // have been applied by a later command either, so the kernel is compared with it only if
     // it does.
-    let in_force = enforces(backend, Some(record))?;
-    let entry = Entry::new("recover", state.backend(), "").config(&record.config, &record.sha256);
-    if in_force {
+    if enforces(backend, Some(&intent.record))? {
         state.set_rollback_point(Some(&intent.point))?;
-        state.set_applied(Some(record))?;
+        state.set_applied(Some(&intent.record))?;
         state.set_intent(None)?;
-        trail::append(
-            state.root(),
-            &entry
-                .result("applied")
-                .error("an interrupted apply had taken effect; its records were completed"),
-        )?;
-        Ok(Recovered::Completed)
-    } else {
-        let untouched = backend.snapshot()? == intent.point.snapshot
-            || enforces(backend, intent.point.previous.as_ref())?;
-        let note = if untouched {
-            "an interrupted apply had not taken effect; nothing changed"
-        } else {
-            backend.rollback(&intent.point.snapshot)?;
-            "an interrupted apply had taken effect in part; the state before it was restored"
-        };
-        state.set_intent(None)?;
-        trail::append(state.root(), &entry.result("not-applied").error(note))?;
-        Ok(if untouched {
-            Recovered::Dropped
-        } else {
-            Recovered::Restored
-        })
+        return Ok(Recovered::Completed);
     }
+    let untouched = backend.snapshot()? == intent.point.snapshot
+        || enforces(backend, intent.point.previous.as_ref())?;
+    if !untouched {
+        backend.rollback(&intent.point.snapshot)?;
+    }
+    state.set_intent(None)?;
+    Ok(if untouched {
+        Recovered::Dropped
+    } else {
+        Recovered::Restored
+    })
 }
 
 /// Whether the kernel enforces exactly the policy `record` describes (false without one, or

@@ -13,7 +13,8 @@
 //!
 //! `intent.json` makes an apply recoverable whatever moment it dies at: the next command that
 //! takes the lock finds it, asks the kernel which policy it holds, and finishes the records
-//! (the new policy is in force) or drops them (the old one is) — see `recovery`.
+//! (the new policy is in force), drops them (the old one is) or puts the snapshot back (a mix)
+//! — see `recovery`.
 //!
 //! Every file is replaced atomically (written beside, synced, renamed, directory synced), so a
 //! crash leaves either the old or the new version, never a torn one. Records are JSON so an

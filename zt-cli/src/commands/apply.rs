@@ -7,15 +7,16 @@
 //!    snapshot that undoes it, and with `--confirm` the watchdog is already armed — so an
 //!    apply that dies at any later moment is completed or dropped by the next command
 //!    (`recovery`), and an unconfirmed one is still rolled back;
-//! 3. the backend applies the plan in one transaction; verification that finds drift restores
-//!    the snapshot at once;
+//! 3. the backend applies the plan; if it fails, the kernel is checked and the snapshot put
+//!    back where the backend could not leave it as it was; verification that finds drift
+//!    restores the snapshot at once;
 //! 4. the records are written; if that fails (a full disk), the kernel is restored too, so the
 //!    kernel never enforces a policy the state directory does not know.
 
 use crate::args::ApplyArgs;
 use crate::exit::{Failure, Outcome};
 use crate::policy_file::PolicyFile;
-use crate::recovery::recover;
+use crate::recovery::{Recovered, recover, settle};
 use crate::state::{Access, Applied, Intent, RollbackPoint, StateDir};
 use crate::trail::{self, Entry};
 use crate::{Context, Report, backends, watchdog};
@@ -121,10 +122,11 @@ pub fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Outcome<Report> {
         snapshot: snapshot.clone(),
         previous: state.applied()?,
     };
-    state.set_intent(Some(&Intent {
+    let intent = Intent {
         record: record.clone(),
         point: point.clone(),
-    }))?;
+    };
+    state.set_intent(Some(&intent))?;
     fault::kill_at("intent-recorded");
     let pending = match args.confirm {
         None => None,
@@ -141,35 +143,48 @@ pub fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Outcome<Report> {
 
     let started = Instant::now();
     if let Err(e) = backend.apply(&plan) {
-        // One transaction: the kernel still holds the old policy.
-        abandon(&state, pending.is_some());
+        // A failing backend leaves the kernel as it was (nft: one transaction; iptables: IPv4
+        // is put back when IPv6 fails; eBPF: the generation never flipped). Settling checks
+        // that, and puts the snapshot back where a backend could not.
+        if pending.is_some() {
+            let _ = state.set_pending(None);
+        }
         failed(&entry, &e);
-        return Err(Failure::from(e).context("nothing was changed"));
+        let failure = Failure::from(e);
+        return Err(match settle(backend.as_mut(), &state, &intent) {
+            Ok(Recovered::Completed) => {
+                failure.context("the kernel took the change nonetheless, and it is recorded")
+            }
+            Ok(Recovered::Restored) => failure.context("the previous state was restored"),
+            Ok(Recovered::Nothing | Recovered::Dropped) => failure.context("nothing was changed"),
+            Err(also) => failure.context(format!(
+                "checking what the kernel holds failed as well ({}); the next zt command \
+                 settles it",
+                crate::exit::describe(&also.error)
+            )),
+        });
     }
     fault::kill_at("committed");
     ctx.verbose(format_args!("applied in {:.1?}", started.elapsed()));
-    if let Err(failure) = verify(ctx, backend.as_mut(), &ruleset) {
-        return Err(restore(
-            backend.as_mut(),
+    // From here on a failure puts the snapshot back.
+    let undo = |backend: &mut dyn Backend, failure| {
+        restore(
+            backend,
             &state,
             &snapshot,
             &entry,
             failure,
             pending.is_some(),
-        ));
+        )
+    };
+    if let Err(failure) = verify(ctx, backend.as_mut(), &ruleset) {
+        return Err(undo(backend.as_mut(), failure));
     }
     fault::kill_at("verified");
 
     if let Err(failure) = record_apply(&state, &point, &record) {
         let failure = failure.context("the change could not be recorded");
-        return Err(restore(
-            backend.as_mut(),
-            &state,
-            &snapshot,
-            &entry,
-            failure,
-            pending.is_some(),
-        ));
+        return Err(undo(backend.as_mut(), failure));
     }
     ctx.say(format_args!(
         "applied and verified: {}",

@@ -393,6 +393,23 @@ pub fn target_pairs(default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The lockout check over generated policies: at least `min_cases` cases through
+/// [`check_ssh`] with `backend`; how many of them preserved SSH (the others turn it off and
+/// check nothing), with the tally, or the first failure's reproducer.
+pub fn run_ssh_cases(
+    min_cases: u32,
+    backend: &mut dyn Backend,
+    env: &Environment,
+) -> Result<(usize, Tally), String> {
+    let mut policies = 0;
+    let tally = run_cases(min_cases, 0, |case| {
+        let checked = check_ssh(case, backend, env)?;
+        policies += usize::from(checked > 0);
+        Ok(checked)
+    })?;
+    Ok((policies, tally))
+}
+
 /// Generate cases and run `check_case` on each (it returns how many probes it realized) until
 /// at least `min_cases` cases and `min_pairs` pairs were checked. A failing case is shrunk by
 /// proptest to a minimal reproducer, which the error carries (with the policy as YAML).
