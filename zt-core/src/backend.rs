@@ -34,7 +34,9 @@ pub trait Backend {
     /// that must be able to undo an apply even if it dies during it records this first.
     fn snapshot(&mut self) -> Result<Snapshot, Error>;
     /// Apply a plan in one atomic transaction and return a snapshot of what zt owned before.
-    /// An empty plan writes nothing.
+    /// An empty plan writes nothing. On failure the kernel is left as it was. A backend whose
+    /// kernel interface has no single transaction (iptables: one restore per family) says so
+    /// in its docs; a caller that may die mid-apply records [`Backend::snapshot`] first.
     fn apply(&mut self, plan: &Plan) -> Result<Snapshot, Error>;
     /// Report every difference between the kernel and `ruleset`.
     fn verify(&mut self, ruleset: &Ruleset) -> Result<Drift, Error>;
