@@ -393,21 +393,26 @@ pub fn target_pairs(default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// The lockout check over generated policies: at least `min_cases` cases through
-/// [`check_ssh`] with `backend`; how many of them preserved SSH (the others turn it off and
-/// check nothing), with the tally, or the first failure's reproducer.
-pub fn run_ssh_cases(
-    min_cases: u32,
-    backend: &mut dyn Backend,
-    env: &Environment,
-) -> Result<(usize, Tally), String> {
+/// The lockout test of a backend: 32 generated cases through [`check_ssh`] with `backend`.
+/// Panics with the reproducer of the first policy that cuts SSH off, or when fewer than 5 of
+/// the cases preserved SSH (the others turn it off and check nothing); prints what it
+/// checked, under `label`.
+pub fn assert_ssh_never_cut_off(label: &str, backend: &mut dyn Backend, env: &Environment) {
     let mut policies = 0;
-    let tally = run_cases(min_cases, 0, |case| {
+    let tally = run_cases(32, 0, |case| {
         let checked = check_ssh(case, backend, env)?;
         policies += usize::from(checked > 0);
         Ok(checked)
-    })?;
-    Ok((policies, tally))
+    })
+    .unwrap_or_else(|reproducer| panic!("{reproducer}"));
+    eprintln!(
+        "{label} lockout: {policies} policies preserving SSH, {} connections",
+        tally.pairs
+    );
+    assert!(
+        policies >= 5,
+        "only {policies} generated policies preserved SSH"
+    );
 }
 
 /// Generate cases and run `check_case` on each (it returns how many probes it realized) until
