@@ -126,11 +126,7 @@ fn run(cases: u32, pairs: usize) {
     }
     let mut fixture = Fixture::new("differential");
     let _env = Environment::new(&fixture.netns);
-    let pairs = differential::target_pairs(pairs);
-    match differential::run_cases(cases, pairs, |case| check(&mut fixture, case)) {
-        Ok(tally) => eprintln!("ebpf differential: {tally} agree with the evaluator"),
-        Err(e) => panic!("{e}"),
-    }
+    differential::assert_agrees("ebpf", cases, pairs, |case| check(&mut fixture, case));
 }
 
 #[test]

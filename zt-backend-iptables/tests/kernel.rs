@@ -5,20 +5,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on a broken fixture
 
-use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 use zt_backend_iptables::{
     ChainPrefix, IptablesBackend, IptablesError, Kernel, Options, Tools, Variant,
 };
-use zt_core::{Backend, DriftKind, Family, Policy, Ruleset, Snapshot, StaticResolver};
-use zt_testkit::{
-    Held, Identity, Listeners, Netns, Outcome, Peer, Prerequisite, Proto, TestCgroup, connect_as,
-    differential, require,
+use zt_core::{Backend, DriftKind, Family};
+use zt_testkit::scenarios::{
+    self, EMPTY, OTHER, SHORT, SPEC, addr, apply, blocked, ruleset, tcp_outcome,
 };
-
-const WEB: Identity = Identity::new(1001, 1001);
-const OTHER: Identity = Identity::new(1003, 1003);
-const SHORT: Duration = Duration::from_millis(300);
+use zt_testkit::{
+    Listeners, Netns, Outcome, Prerequisite, Proto, TestCgroup, differential, require,
+};
 
 /// Every binary a variant needs, and `ip` for the veth peer.
 fn ready(variant: Variant, extra: &[Prerequisite]) -> bool {
@@ -61,22 +57,6 @@ fn backend(variant: Variant) -> IptablesBackend {
     .unwrap()
 }
 
-fn ruleset(yaml: &str) -> Ruleset {
-    Policy::from_yaml(yaml, "test.yaml", &StaticResolver::new())
-        .unwrap_or_else(|e| panic!("{e}"))
-        .policy
-        .ruleset()
-}
-
-fn apply(b: &mut IptablesBackend, rs: &Ruleset) -> Snapshot {
-    let plan = b.plan(rs).unwrap();
-    b.apply(&plan).unwrap()
-}
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
 /// Both families' `iptables-save` output (every table), without counters and the dated
 /// `#` lines.
 fn saved(ns: &Netns, variant: Variant) -> String {
@@ -98,31 +78,6 @@ fn foreign(ns: &Netns, variant: Variant) -> String {
         .filter(|l| !l.contains("ZT-"))
         .map(|l| format!("{l}\n"))
         .collect()
-}
-
-/// The specification's scenario with numeric uids (web-user 1001, another user 1003).
-const SPEC: &str = r#"
-version: "1.0"
-rules:
-  - name: web-to-redis
-    from: {uid: 1001}
-    to: {hosts: [127.0.0.1, "::1"], port: 6379}
-    action: allow
-  - name: web-dns
-    from: {uid: 1001}
-    to: {hosts: [127.0.0.1, "::1"], port: 5353, protocol: udp}
-    action: allow
-"#;
-
-const EMPTY: &str = "version: \"1.0\"\nrules: []\n";
-
-fn tcp_outcome(id: Identity, dst: &str) -> Outcome {
-    connect_as(id, Proto::Tcp, addr(dst), SHORT)
-}
-
-fn blocked(o: Outcome) -> bool {
-    // A SYN dropped on output leaves connect waiting; a datagram fails with EPERM.
-    matches!(o, Outcome::TimedOut | Outcome::NotPermitted)
 }
 
 /// Run each scenario once per variant, as `legacy::name` and `nft::name`.
@@ -161,58 +116,7 @@ fn only_the_allowed_uid_reaches_the_allowed_port_over_ipv4_and_ipv6(variant: Var
         return;
     }
     let _ns = Netns::new();
-    let _l = Listeners::start(&[
-        (Proto::Tcp, addr("127.0.0.1:6379")),
-        (Proto::Tcp, addr("[::1]:6379")),
-        (Proto::Tcp, addr("127.0.0.1:8080")),
-        (Proto::Tcp, addr("[::1]:8080")),
-        (Proto::Udp, addr("127.0.0.1:5353")),
-        (Proto::Udp, addr("[::1]:5353")),
-    ]);
-    let mut b = backend(variant);
-    apply(&mut b, &ruleset(SPEC));
-    for redis in ["127.0.0.1:6379", "[::1]:6379"] {
-        assert_eq!(
-            tcp_outcome(WEB, redis),
-            Outcome::Connected,
-            "web to {redis}"
-        );
-        assert!(
-            blocked(tcp_outcome(OTHER, redis)),
-            "another user to {redis}"
-        );
-        assert!(
-            blocked(tcp_outcome(Identity::ROOT, redis)),
-            "root under default deny to {redis}"
-        );
-    }
-    for unlisted in ["127.0.0.1:8080", "[::1]:8080"] {
-        assert!(blocked(tcp_outcome(WEB, unlisted)), "web to {unlisted}");
-    }
-    for dns in ["127.0.0.1:5353", "[::1]:5353"] {
-        assert_eq!(
-            connect_as(WEB, Proto::Udp, addr(dns), SHORT),
-            Outcome::Connected,
-            "{dns}"
-        );
-        assert_eq!(
-            connect_as(OTHER, Proto::Udp, addr(dns), SHORT),
-            Outcome::NotPermitted,
-            "{dns}"
-        );
-    }
-    let with_root = format!(
-        "{SPEC}  - name: root-to-redis\n    from: {{uid: 0}}\n    to: {{port: 6379}}\n    action: allow\n"
-    );
-    apply(&mut b, &ruleset(&with_root));
-    for redis in ["127.0.0.1:6379", "[::1]:6379"] {
-        assert_eq!(
-            tcp_outcome(Identity::ROOT, redis),
-            Outcome::Connected,
-            "{redis}"
-        );
-    }
-    let status = b.status().unwrap();
+    let status = scenarios::spec_scenario(&mut backend(variant));
     assert!(status.installed);
     let count = |n: &str| {
         status
@@ -234,30 +138,7 @@ fn a_reject_rule_fails_fast_with_connection_refused(variant: Variant) {
         return;
     }
     let _ns = Netns::new();
-    let _l = Listeners::start(&[
-        (Proto::Tcp, addr("127.0.0.1:6379")),
-        (Proto::Udp, addr("[::1]:5353")),
-        (Proto::Tcp, addr("[::1]:7000")),
-        (Proto::Udp, addr("127.0.0.1:7000")),
-    ]);
-    let mut b = backend(variant);
-    apply(
-        &mut b,
-        &ruleset(
-            "version: \"1.0\"\nrules:\n  - name: no-redis\n    from: {user: \"*\"}\n    to: {port: 6379}\n    action: reject\n  - name: no-dns\n    from: {user: \"*\"}\n    to: {port: 5353, protocol: udp}\n    action: reject\n  - name: no-web\n    from: {uid: 1001}\n    action: reject\n",
-        ),
-    );
-    assert_eq!(tcp_outcome(OTHER, "127.0.0.1:6379"), Outcome::Refused);
-    assert_eq!(
-        connect_as(OTHER, Proto::Udp, addr("[::1]:5353"), SHORT),
-        Outcome::Refused
-    );
-    // A reject for every protocol: a TCP reset for TCP, port unreachable for the rest.
-    assert_eq!(tcp_outcome(WEB, "[::1]:7000"), Outcome::Refused);
-    assert_eq!(
-        connect_as(WEB, Proto::Udp, addr("127.0.0.1:7000"), SHORT),
-        Outcome::Refused
-    );
+    scenarios::reject_scenario(&mut backend(variant));
 }
 
 fn inbound_ssh_from_another_host_is_accepted_and_other_ports_are_not(variant: Variant) {
@@ -265,28 +146,7 @@ fn inbound_ssh_from_another_host_is_accepted_and_other_ports_are_not(variant: Va
         return;
     }
     let ns = Netns::new();
-    let peer = ns.add_peer();
-    let (v4, v6) = (IpAddr::from(Peer::LOCAL_V4), IpAddr::from(Peer::LOCAL_V6));
-    let _l = Listeners::start(&[
-        (Proto::Tcp, SocketAddr::new(v4, 22)),
-        (Proto::Tcp, SocketAddr::new(v6, 22)),
-        (Proto::Tcp, SocketAddr::new(v4, 8080)),
-        (Proto::Tcp, SocketAddr::new(v6, 8080)),
-    ]);
-    let mut b = backend(variant);
-    apply(&mut b, &ruleset(EMPTY));
-    for ip in [v4, v6] {
-        assert_eq!(
-            peer.connect(Proto::Tcp, SocketAddr::new(ip, 22), SHORT),
-            Outcome::Connected,
-            "ssh to {ip}"
-        );
-        assert_eq!(
-            peer.connect(Proto::Tcp, SocketAddr::new(ip, 8080), SHORT),
-            Outcome::TimedOut,
-            "8080 on {ip}"
-        );
-    }
+    scenarios::inbound_ssh_scenario(&ns, &mut backend(variant));
 }
 
 fn an_established_connection_survives_an_apply_that_removes_its_rule(variant: Variant) {
@@ -294,31 +154,7 @@ fn an_established_connection_survives_an_apply_that_removes_its_rule(variant: Va
         return;
     }
     let _ns = Netns::new();
-    let _l = Listeners::start(&[
-        (Proto::Tcp, addr("127.0.0.1:6379")),
-        (Proto::Tcp, addr("[::1]:6379")),
-    ]);
-    let mut b = backend(variant);
-    apply(&mut b, &ruleset(SPEC));
-    let mut held: Vec<Held> = ["127.0.0.1:6379", "[::1]:6379"]
-        .map(|d| Held::open(WEB, addr(d), SHORT).unwrap())
-        .into();
-    assert!(held.iter_mut().all(|h| h.exchange(SHORT)));
-    apply(&mut b, &ruleset(EMPTY));
-    for h in &mut held {
-        assert!(
-            h.exchange(SHORT),
-            "the established flow kept exchanging data"
-        );
-    }
-    assert!(
-        blocked(tcp_outcome(WEB, "127.0.0.1:6379")),
-        "a new connection is refused"
-    );
-    assert!(
-        blocked(tcp_outcome(WEB, "[::1]:6379")),
-        "a new connection is refused"
-    );
+    scenarios::established_scenario(&mut backend(variant));
 }
 
 fn a_foreign_chain_and_rules_are_byte_identical_after_apply_reapply_rollback_and_flush(
@@ -560,15 +396,9 @@ fn differential_cases(variant: Variant, cases: u32, pairs: usize) {
     let ns = Netns::new();
     let env = differential::Environment::new(&ns);
     let mut backend = backend(variant);
-    let pairs = differential::target_pairs(pairs);
-    match differential::run_cases(cases, pairs, |case| {
+    differential::assert_agrees(&format!("iptables ({variant})"), cases, pairs, |case| {
         differential::check(case, &mut backend, &env)
-    }) {
-        Ok(tally) => {
-            eprintln!("iptables ({variant}) differential: {tally} agree with the evaluator")
-        }
-        Err(e) => panic!("{e}"),
-    }
+    });
 }
 
 fn the_kernel_decides_generated_policies_like_the_reference_evaluator(variant: Variant) {

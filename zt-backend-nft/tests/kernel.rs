@@ -3,18 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on a broken fixture
 
-use std::net::SocketAddr;
-use std::time::Duration;
 use zt_backend_nft::NftBackend;
-use zt_core::{Backend, DriftKind, Policy, Ruleset, StaticResolver};
-use zt_testkit::{
-    Held, Identity, Listeners, Netns, Outcome, Peer, Prerequisite, Proto, TestCgroup, connect_as,
-    require,
+use zt_core::{Backend, DriftKind, Ruleset};
+use zt_testkit::scenarios::{
+    self, EMPTY, OTHER, SHORT, SPEC, addr, apply, blocked, ruleset, tcp_outcome,
 };
-
-const WEB: Identity = Identity::new(1001, 1001);
-const OTHER: Identity = Identity::new(1003, 1003);
-const SHORT: Duration = Duration::from_millis(300);
+use zt_testkit::{Listeners, Netns, Outcome, Prerequisite, Proto, TestCgroup, require};
 
 fn ready() -> bool {
     require(&[
@@ -24,109 +18,14 @@ fn ready() -> bool {
     ])
 }
 
-fn ruleset(yaml: &str) -> Ruleset {
-    Policy::from_yaml(yaml, "test.yaml", &StaticResolver::new())
-        .unwrap_or_else(|e| panic!("{e}"))
-        .policy
-        .ruleset()
-}
-
-fn apply(b: &mut NftBackend, rs: &Ruleset) -> zt_core::Snapshot {
-    let plan = b.plan(rs).unwrap();
-    b.apply(&plan).unwrap()
-}
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
-/// The specification's scenario with numeric uids (web-user 1001, another user 1003).
-const SPEC: &str = r#"
-version: "1.0"
-rules:
-  - name: web-to-redis
-    from: {uid: 1001}
-    to: {hosts: [127.0.0.1, "::1"], port: 6379}
-    action: allow
-  - name: web-dns
-    from: {uid: 1001}
-    to: {hosts: [127.0.0.1, "::1"], port: 5353, protocol: udp}
-    action: allow
-"#;
-
-fn tcp_outcome(id: Identity, dst: &str) -> Outcome {
-    connect_as(id, Proto::Tcp, addr(dst), SHORT)
-}
-
-fn blocked(o: Outcome) -> bool {
-    // A SYN dropped on output leaves connect waiting; a datagram fails with EPERM.
-    matches!(o, Outcome::TimedOut | Outcome::NotPermitted)
-}
-
 #[test]
 fn only_the_allowed_uid_reaches_the_allowed_port_over_ipv4_and_ipv6() {
     if !ready() {
         return;
     }
     let _ns = Netns::new();
-    let _l = Listeners::start(&[
-        (Proto::Tcp, addr("127.0.0.1:6379")),
-        (Proto::Tcp, addr("[::1]:6379")),
-        (Proto::Tcp, addr("127.0.0.1:8080")),
-        (Proto::Tcp, addr("[::1]:8080")),
-        (Proto::Udp, addr("127.0.0.1:5353")),
-        (Proto::Udp, addr("[::1]:5353")),
-    ]);
-    let mut b = NftBackend::new();
-    apply(&mut b, &ruleset(SPEC));
-    for redis in ["127.0.0.1:6379", "[::1]:6379"] {
-        assert_eq!(
-            tcp_outcome(WEB, redis),
-            Outcome::Connected,
-            "web-user to {redis}"
-        );
-        assert!(
-            blocked(tcp_outcome(OTHER, redis)),
-            "another user to {redis}"
-        );
-        assert!(
-            blocked(tcp_outcome(Identity::ROOT, redis)),
-            "root under default deny to {redis}"
-        );
-    }
-    for unlisted in ["127.0.0.1:8080", "[::1]:8080"] {
-        assert!(
-            blocked(tcp_outcome(WEB, unlisted)),
-            "web-user to {unlisted}"
-        );
-    }
-    for dns in ["127.0.0.1:5353", "[::1]:5353"] {
-        assert_eq!(
-            connect_as(WEB, Proto::Udp, addr(dns), SHORT),
-            Outcome::Connected,
-            "{dns}"
-        );
-        assert_eq!(
-            connect_as(OTHER, Proto::Udp, addr(dns), SHORT),
-            Outcome::NotPermitted,
-            "{dns}"
-        );
-    }
-    // A rule for root lets root through.
-    let with_root = format!(
-        "{SPEC}  - name: root-to-redis\n    from: {{uid: 0}}\n    to: {{port: 6379}}\n    action: allow\n"
-    );
-    apply(&mut b, &ruleset(&with_root));
-    assert_eq!(
-        tcp_outcome(Identity::ROOT, "127.0.0.1:6379"),
-        Outcome::Connected
-    );
-    assert_eq!(
-        tcp_outcome(Identity::ROOT, "[::1]:6379"),
-        Outcome::Connected
-    );
+    let status = scenarios::spec_scenario(&mut NftBackend::new());
     // Counters name the rules that matched, and survive the apply that added root's rule.
-    let status = b.status().unwrap();
     let count = |n: &str| {
         status
             .counters
@@ -148,22 +47,7 @@ fn a_reject_rule_fails_fast_with_connection_refused() {
         return;
     }
     let _ns = Netns::new();
-    let _l = Listeners::start(&[
-        (Proto::Tcp, addr("127.0.0.1:6379")),
-        (Proto::Udp, addr("[::1]:5353")),
-    ]);
-    let mut b = NftBackend::new();
-    apply(
-        &mut b,
-        &ruleset(
-            "version: \"1.0\"\nrules:\n  - name: no-redis\n    from: {user: \"*\"}\n    to: {port: 6379}\n    action: reject\n  - name: no-dns\n    from: {user: \"*\"}\n    to: {port: 5353, protocol: udp}\n    action: reject\n",
-        ),
-    );
-    assert_eq!(tcp_outcome(WEB, "127.0.0.1:6379"), Outcome::Refused);
-    assert_eq!(
-        connect_as(WEB, Proto::Udp, addr("[::1]:5353"), SHORT),
-        Outcome::Refused
-    );
+    scenarios::reject_scenario(&mut NftBackend::new());
 }
 
 #[test]
@@ -172,29 +56,7 @@ fn inbound_ssh_from_another_host_is_accepted_and_other_ports_are_not() {
         return;
     }
     let ns = Netns::new();
-    let peer = ns.add_peer();
-    let v4 = Peer::LOCAL_V4;
-    let v6 = Peer::LOCAL_V6;
-    let _l = Listeners::start(&[
-        (Proto::Tcp, SocketAddr::new(v4.into(), 22)),
-        (Proto::Tcp, SocketAddr::new(v6.into(), 22)),
-        (Proto::Tcp, SocketAddr::new(v4.into(), 8080)),
-        (Proto::Tcp, SocketAddr::new(v6.into(), 8080)),
-    ]);
-    let mut b = NftBackend::new();
-    apply(&mut b, &ruleset("version: \"1.0\"\nrules: []\n"));
-    for ip in [std::net::IpAddr::from(v4), v6.into()] {
-        assert_eq!(
-            peer.connect(Proto::Tcp, SocketAddr::new(ip, 22), SHORT),
-            Outcome::Connected,
-            "ssh to {ip}"
-        );
-        assert_eq!(
-            peer.connect(Proto::Tcp, SocketAddr::new(ip, 8080), SHORT),
-            Outcome::TimedOut,
-            "8080 on {ip}"
-        );
-    }
+    scenarios::inbound_ssh_scenario(&ns, &mut NftBackend::new());
 }
 
 #[test]
@@ -203,20 +65,7 @@ fn an_established_connection_survives_an_apply_that_removes_its_rule() {
         return;
     }
     let _ns = Netns::new();
-    let _l = Listeners::start(&[(Proto::Tcp, addr("127.0.0.1:6379"))]);
-    let mut b = NftBackend::new();
-    apply(&mut b, &ruleset(SPEC));
-    let mut held = Held::open(WEB, addr("127.0.0.1:6379"), SHORT).unwrap();
-    assert!(held.exchange(SHORT));
-    apply(&mut b, &ruleset("version: \"1.0\"\nrules: []\n"));
-    assert!(
-        held.exchange(SHORT),
-        "the established flow kept exchanging data"
-    );
-    assert!(
-        blocked(tcp_outcome(WEB, "127.0.0.1:6379")),
-        "a new connection is refused"
-    );
+    scenarios::established_scenario(&mut NftBackend::new());
 }
 
 fn list(ns: &Netns, args: &[&str]) -> String {
@@ -291,7 +140,7 @@ fn rollback_restores_the_previous_policy_in_one_transaction() {
     let mut b = NftBackend::new();
     apply(&mut b, &ruleset(SPEC));
     let old = list(&ns, &["-s", "list", "table", "inet", "zt"]);
-    let snapshot = apply(&mut b, &ruleset("version: \"1.0\"\nrules: []\n"));
+    let snapshot = apply(&mut b, &ruleset(EMPTY));
     assert_ne!(list(&ns, &["-s", "list", "table", "inet", "zt"]), old);
     b.rollback(&snapshot).unwrap();
     assert_eq!(list(&ns, &["-s", "list", "table", "inet", "zt"]), old);
@@ -489,13 +338,9 @@ fn the_kernel_decides_generated_policies_like_the_reference_evaluator() {
     let env = zt_testkit::differential::Environment::new(&ns);
     let mut backend = NftBackend::new();
     // At least 1 000 (policy, probe) pairs; ZT_DIFFERENTIAL_PAIRS asks for more.
-    let pairs = zt_testkit::differential::target_pairs(1_000);
-    match zt_testkit::differential::run_cases(8, pairs, |case| {
+    zt_testkit::differential::assert_agrees("nft", 8, 1_000, |case| {
         zt_testkit::differential::check(case, &mut backend, &env)
-    }) {
-        Ok(tally) => eprintln!("nft differential: {tally} agree with the evaluator"),
-        Err(e) => panic!("{e}"),
-    }
+    });
 }
 
 /// Lockout protection: with `preserve_ssh` on, no generated policy blocks inbound SSH on the

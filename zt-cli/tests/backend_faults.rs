@@ -20,7 +20,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 use zt_backend_ebpf::EbpfBackend;
 use zt_backend_iptables::{IptablesBackend, Variant};
-use zt_core::{Backend, Policy, Ruleset, SystemResolver};
+use zt_core::{Backend, Ruleset};
+use zt_testkit::scenarios::ruleset;
 use zt_testkit::{Prerequisite, TestCgroup, require};
 
 /// A backend under test: the CLI options that select it and how to open it here.
@@ -169,13 +170,6 @@ impl Drop for Target {
 /// What every backend's `ZT_FAULT=kernel-reject` error names (the injected rule's comment,
 /// or for iptables-nft, which reports the failure at COMMIT, the chain it jumps to).
 const CULPRIT: &str = "injected-fault";
-
-fn ruleset(yaml: &str) -> Ruleset {
-    Policy::from_yaml(yaml, "policy.yaml", &SystemResolver::new())
-        .unwrap()
-        .policy
-        .ruleset()
-}
 
 fn killed(out: &std::process::Output) -> bool {
     out.status.signal() == Some(libc::SIGKILL)

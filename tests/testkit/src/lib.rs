@@ -51,6 +51,7 @@ mod netns;
 mod peer;
 mod prerequisites;
 mod probe;
+pub mod scenarios;
 mod sockaddr;
 
 pub use cgroup::{TestCgroup, cgroup_v2_root};

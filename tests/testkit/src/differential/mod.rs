@@ -393,6 +393,21 @@ pub fn target_pairs(default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The differential test of a backend: [`run_cases`] with `check_case` (usually [`check`]
+/// with the backend) over at least `min_cases` cases and [`target_pairs`]`(default_pairs)`
+/// pairs. Prints what agreed under `label`; panics with the reproducer of a disagreement.
+pub fn assert_agrees(
+    label: &str,
+    min_cases: u32,
+    default_pairs: usize,
+    check_case: impl FnMut(&Case) -> Result<usize, String>,
+) {
+    match run_cases(min_cases, target_pairs(default_pairs), check_case) {
+        Ok(tally) => eprintln!("{label} differential: {tally} agree with the evaluator"),
+        Err(reproducer) => panic!("{reproducer}"),
+    }
+}
+
 /// The lockout test of a backend: 32 generated cases through [`check_ssh`] with `backend`.
 /// Panics with the reproducer of the first policy that cuts SSH off, or when fewer than 5 of
 /// the cases preserved SSH (the others turn it off and check nothing); prints what it
