@@ -78,16 +78,11 @@ impl Kernel for Tools {
 
     fn restore(&self, family: Family, input: &str) -> Result<(), IptablesError> {
         let binary = self.variant.restore(family);
-        let mut child = Command::new(binary)
-            .args(["--noflush", "--counters", "--wait"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| IptablesError::Spawn {
-                binary: binary.to_owned(),
-                source,
-            })?;
+        let mut child = spawn_with(
+            binary,
+            &["--noflush", "--counters", "--wait"],
+            Stdio::piped(),
+        )?;
         let stdin = child.stdin.take();
         // Write from another thread so a tool that stops reading and reports an error cannot
         // block us on a full pipe; a tool that exits early closes the pipe (its error wins).
@@ -102,11 +97,16 @@ impl Kernel for Tools {
     }
 }
 
-/// Start a tool with its stdout and stderr captured.
+/// Start a tool with its stdout and stderr captured and nothing on its stdin.
 pub(crate) fn spawn(binary: &str, args: &[&str]) -> Result<Child, IptablesError> {
+    spawn_with(binary, args, Stdio::null())
+}
+
+/// Start a tool with its stdout and stderr captured and `stdin` as its standard input.
+fn spawn_with(binary: &str, args: &[&str], stdin: Stdio) -> Result<Child, IptablesError> {
     Command::new(binary)
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
