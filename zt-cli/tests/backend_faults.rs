@@ -15,14 +15,14 @@
 
 mod common;
 
-use common::{ALLOW_4001, ALLOW_4002, Zt, s};
+use common::{ALLOW_4001, ALLOW_4002, EbpfTarget, Zt};
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 use zt_backend_ebpf::EbpfBackend;
 use zt_backend_iptables::{IptablesBackend, Variant};
 use zt_core::{Backend, Ruleset};
 use zt_testkit::scenarios::ruleset;
-use zt_testkit::{Prerequisite, TestCgroup, require};
+use zt_testkit::{Prerequisite, require};
 
 /// A backend under test: the CLI options that select it and how to open it here.
 struct Target {
@@ -37,7 +37,7 @@ struct Target {
 
 enum Kind {
     Iptables(Variant),
-    Ebpf { cgroup: TestCgroup, pins: String },
+    Ebpf(EbpfTarget),
 }
 
 impl Target {
@@ -62,21 +62,13 @@ impl Target {
     }
 
     fn ebpf(test: &str) -> Target {
-        let cgroup = TestCgroup::new(&format!("zt-cli-{test}"));
-        let pins = format!("/sys/fs/bpf/zt-cli-{test}-{}", std::process::id());
+        let ebpf = EbpfTarget::new(test);
         Target {
             label: "ebpf",
-            options: vec![
-                "--backend".into(),
-                "ebpf".into(),
-                "--ebpf-cgroup".into(),
-                s(cgroup.path()),
-                "--ebpf-pin-dir".into(),
-                pins.clone(),
-            ],
+            options: ebpf.options(),
             step: "generation-filled",
             step_mixes: false,
-            kind: Kind::Ebpf { cgroup, pins },
+            kind: Kind::Ebpf(ebpf),
         }
     }
 
@@ -100,7 +92,7 @@ impl Target {
     fn name(&self) -> &'static str {
         match self.kind {
             Kind::Iptables(_) => "iptables",
-            Kind::Ebpf { .. } => "ebpf",
+            Kind::Ebpf(_) => "ebpf",
         }
     }
 
@@ -113,11 +105,11 @@ impl Target {
                 })
                 .unwrap(),
             ),
-            Kind::Ebpf { cgroup, pins } => Box::new(EbpfBackend::new(
+            Kind::Ebpf(ebpf) => Box::new(EbpfBackend::new(
                 zt_backend_ebpf::Options::detect()
                     .unwrap()
-                    .pin_dir(pins)
-                    .attach_to(cgroup.path()),
+                    .pin_dir(&ebpf.pins)
+                    .attach_to(ebpf.cgroup.path()),
             )),
         }
     }
@@ -156,14 +148,6 @@ impl Target {
 
     fn intent_left(&self, zt: &Zt) -> bool {
         zt.state.join(self.name()).join("intent.json").exists()
-    }
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        if let Kind::Ebpf { pins, .. } = &self.kind {
-            let _ = std::fs::remove_dir_all(pins);
-        }
     }
 }
 

@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::{ALLOW_4001, ALLOW_4002, Zt, s};
-use zt_testkit::{Prerequisite, TestCgroup, require};
+use common::{ALLOW_4001, ALLOW_4002, EbpfTarget, Zt, s};
+use zt_testkit::{Prerequisite, require};
 
 /// Docker's and firewalld's kind of rules, in this namespace.
 fn install_foreign_rules(zt: &Zt) {
@@ -171,19 +171,7 @@ fn the_ebpf_backend_leaves_other_tools_rules_alone() {
     let Some(zt) = Zt::new("coexist-ebpf") else {
         return;
     };
-    let cgroup = TestCgroup::new("zt-cli-coexist");
-    let pins = format!("/sys/fs/bpf/zt-cli-coexist-{}", std::process::id());
+    let ebpf = EbpfTarget::new("coexist");
     install_foreign_rules(&zt);
-    every_operation_leaves_foreign_rules(
-        &zt,
-        &[
-            "--backend".into(),
-            "ebpf".into(),
-            "--ebpf-cgroup".into(),
-            s(cgroup.path()),
-            "--ebpf-pin-dir".into(),
-            pins.clone(),
-        ],
-    );
-    let _ = std::fs::remove_dir(&pins);
+    every_operation_leaves_foreign_rules(&zt, &ebpf.options());
 }

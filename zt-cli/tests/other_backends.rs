@@ -5,12 +5,10 @@
 
 mod common;
 
-use common::{ALLOW_4001, ALLOW_4002, Zt, s};
+use common::{ALLOW_4001, ALLOW_4002, EbpfTarget, Zt, s};
 use std::net::SocketAddr;
 use std::time::Duration;
-use zt_testkit::{
-    Identity, Listeners, Outcome, Prerequisite, Proto, TestCgroup, connect_as, require,
-};
+use zt_testkit::{Identity, Listeners, Outcome, Prerequisite, Proto, connect_as, require};
 
 const TIMEOUT: Duration = Duration::from_millis(400);
 
@@ -104,20 +102,13 @@ fn the_ebpf_backend_refuses_with_eperm_inside_its_cgroup_and_audits_refusals() {
         return;
     }
     let Some(zt) = Zt::new("ebpf") else { return };
-    let cgroup = TestCgroup::new("zt-cli-ebpf");
-    let pins = format!("/sys/fs/bpf/zt-cli-test-{}", std::process::id());
+    let ebpf = EbpfTarget::new("ebpf");
+    let (cgroup, pins) = (&ebpf.cgroup, &ebpf.pins);
     let _listeners = Listeners::start(&[
         (Proto::Tcp, "127.0.0.1:7001".parse().unwrap()),
         (Proto::Tcp, "[::1]:7001".parse().unwrap()),
     ]);
-    let opts = [
-        "--backend".to_owned(),
-        "ebpf".to_owned(),
-        "--ebpf-cgroup".to_owned(),
-        s(cgroup.path()),
-        "--ebpf-pin-dir".to_owned(),
-        pins.clone(),
-    ];
+    let opts = ebpf.options();
     let run = |args: &[&str]| {
         let all: Vec<&str> = opts
             .iter()
@@ -181,7 +172,6 @@ fn the_ebpf_backend_refuses_with_eperm_inside_its_cgroup_and_audits_refusals() {
     assert_eq!(run(&["flush"]).0, 0);
     assert_eq!(probe(4002, "127.0.0.1:7001"), Outcome::Connected);
     assert!(
-        !std::path::Path::new(&pins).exists() || std::fs::read_dir(&pins).unwrap().next().is_none()
+        !std::path::Path::new(pins).exists() || std::fs::read_dir(pins).unwrap().next().is_none()
     );
-    let _ = std::fs::remove_dir(&pins);
 }

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use zt_testkit::{Netns, Prerequisite, require};
+use zt_testkit::{Netns, Prerequisite, TestCgroup, require};
 
 /// A test's namespace and state directory.
 pub struct Zt {
@@ -169,4 +169,39 @@ rules:
 /// Path of a file as a string.
 pub fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
+}
+
+/// The eBPF backend confined to one test: a fresh child cgroup to attach to and a bpffs
+/// directory of its own, so the host's processes and pins are never involved. The pin
+/// directory is removed when this is dropped.
+pub struct EbpfTarget {
+    pub cgroup: TestCgroup,
+    pub pins: String,
+}
+
+impl EbpfTarget {
+    pub fn new(name: &str) -> EbpfTarget {
+        EbpfTarget {
+            cgroup: TestCgroup::new(&format!("zt-cli-{name}")),
+            pins: format!("/sys/fs/bpf/zt-cli-{name}-{}", std::process::id()),
+        }
+    }
+
+    /// The `zt` options that select the eBPF backend with this cgroup and pin directory.
+    pub fn options(&self) -> Vec<String> {
+        vec![
+            "--backend".into(),
+            "ebpf".into(),
+            "--ebpf-cgroup".into(),
+            s(self.cgroup.path()),
+            "--ebpf-pin-dir".into(),
+            self.pins.clone(),
+        ]
+    }
+}
+
+impl Drop for EbpfTarget {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.pins);
+    }
 }
