@@ -194,7 +194,7 @@ impl fmt::Display for RuleName {
 /// or broken by it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
-pub struct LogPrefix(String);
+pub struct LogPrefix(Arc<str>);
 
 /// Longest log prefix accepted, in bytes.
 pub const MAX_LOG_PREFIX: usize = 29;
@@ -211,7 +211,7 @@ impl LogPrefix {
         {
             return Err(LogPrefixError::Character(c));
         }
-        Ok(Self(prefix.to_owned()))
+        Ok(Self(Arc::from(prefix)))
     }
 
     /// The prefix.
@@ -221,7 +221,7 @@ impl LogPrefix {
 
     /// One of zt's own constant prefixes (valid by construction; checked by a unit test).
     pub(crate) fn trusted(prefix: &'static str) -> Self {
-        Self(prefix.to_owned())
+        Self(Arc::from(prefix))
     }
 }
 

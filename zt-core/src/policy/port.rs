@@ -67,20 +67,24 @@ impl PortSet {
     /// The union of `ranges`, normalized; `None` when `ranges` is empty (a set that matches no
     /// port is never what a rule means).
     pub fn from_ranges(ranges: impl IntoIterator<Item = PortRange>) -> Option<Self> {
-        let mut ranges: Vec<PortRange> = ranges.into_iter().collect();
-        if ranges.is_empty() {
+        let mut merged: Vec<PortRange> = ranges.into_iter().collect();
+        if merged.is_empty() {
             return None;
         }
-        ranges.sort_unstable();
-        let mut merged: Vec<PortRange> = Vec::with_capacity(ranges.len());
-        for r in ranges {
-            match merged.last_mut() {
-                Some(prev) if u32::from(r.first) <= u32::from(prev.last) + 1 => {
-                    prev.last = prev.last.max(r.last);
-                }
-                _ => merged.push(r),
+        merged.sort_unstable();
+        // Merge in place: `kept` ranges are final, the rest are still to be merged.
+        let mut kept = 1;
+        for i in 1..merged.len() {
+            let r = merged[i];
+            let prev = &mut merged[kept - 1];
+            if u32::from(r.first) <= u32::from(prev.last) + 1 {
+                prev.last = prev.last.max(r.last);
+            } else {
+                merged[kept] = r;
+                kept += 1;
             }
         }
+        merged.truncate(kept);
         if merged.len() == 1 && merged[0].first == 1 && merged[0].last == u16::MAX {
             return Some(Self::any());
         }

@@ -8,9 +8,13 @@
 //! - a rule can only cover another if one of its port ranges contains the other's first range,
 //!   so each group is indexed by port range ([`SpanIndex`]) and only the rules found there are
 //!   compared in full.
+//!
+//! The group maps hash with foldhash rather than SipHash: keys are small (a uid, a gid, a
+//! cgroup path), every rule looks up two or more of them, and foldhash's per-map random seed
+//! still keeps a crafted file from degrading the maps.
 
 use super::{Direction, Identity, Policy, Protocol, Rule};
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 /// What hides a shadowed rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,7 +125,7 @@ pub(crate) fn shadowed(policy: &Policy) -> Vec<(usize, Shadower)> {
     for (pos, &i) in order.iter().enumerate() {
         rank[i] = pos;
     }
-    let mut groups: HashMap<Group<'_>, Vec<(u16, u16, usize)>> = HashMap::new();
+    let mut groups: HashMap<Group<'_>, Vec<(u16, u16, usize)>> = HashMap::default();
     for (i, r) in rules.iter().enumerate() {
         let spans = groups.entry((r.direction, key(r.identity()))).or_default();
         match r.ports().ranges() {
@@ -136,6 +140,7 @@ pub(crate) fn shadowed(policy: &Policy) -> Vec<(usize, Shadower)> {
 
     let mut out = Vec::new();
     let mut candidates = Vec::new();
+    let mut keys = Vec::new();
     for (i, r) in rules.iter().enumerate() {
         if r.direction == Direction::Ingress
             && settings.preserve_ssh
@@ -146,7 +151,8 @@ pub(crate) fn shadowed(policy: &Policy) -> Vec<(usize, Shadower)> {
             continue;
         }
         // The groups that may hold a cover: any sender, the same sender, ancestor cgroups.
-        let mut keys = vec![Key::Any];
+        keys.clear();
+        keys.push(Key::Any);
         match key(r.identity()) {
             Key::Any => {}
             Key::Cgroup(path) => keys.extend(
@@ -164,7 +170,7 @@ pub(crate) fn shadowed(policy: &Policy) -> Vec<(usize, Shadower)> {
                 .map_or((0, u16::MAX), |x| (x.first(), x.last())),
         };
         candidates.clear();
-        for k in keys {
+        for k in keys.drain(..) {
             if let Some(group) = index.get(&(r.direction, k)) {
                 group.find(first, last, &mut candidates);
             }

@@ -112,15 +112,21 @@ impl<'r> RuleStream<'r> {
     fn push(&mut self, rc: &RuleConfig) {
         let index = self.count;
         self.count += 1;
-        // Every valid name takes part in duplicate detection, even in a rule that fails.
-        if let Some(n) = &rc.name
-            && let Ok(name) = RuleName::new(&n.value)
-        {
-            self.names.push((name, n.position));
-        }
+        let position = rc.name.as_ref().and_then(|n| n.position);
         match self.v.rule(index, rc) {
-            Some(rule) => self.rules.push(rule),
-            None => self.failed = true,
+            Some(rule) => {
+                self.names.push((rule.name.clone(), position));
+                self.rules.push(rule);
+            }
+            None => {
+                self.failed = true;
+                // Every valid name takes part in duplicate detection, even in a rule that fails.
+                if let Some(n) = &rc.name
+                    && let Ok(name) = RuleName::new(&n.value)
+                {
+                    self.names.push((name, position));
+                }
+            }
         }
     }
 
@@ -249,11 +255,22 @@ fn port_range(spec: PortSpec) -> Result<PortRange, Problem> {
     }
 }
 
+/// `address/prefix`, parsed with std's address parser: `ipnet`'s `FromStr` builds its
+/// alternatives as boxed closures, an allocation per address in a 10 000-rule file.
+fn parse_cidr(text: &str) -> Option<IpNet> {
+    let (addr, prefix) = text.split_once('/')?;
+    if prefix.is_empty() || prefix.len() > 3 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let addr: IpAddr = addr.parse().ok()?;
+    IpNet::new(addr, prefix.parse().ok()?).ok()
+}
+
 /// An address or CIDR, checked.
 fn host(text: &str) -> Result<IpNet, Problem> {
     let t = text.trim();
     let net = if t.contains('/') {
-        let net: IpNet = t.parse().map_err(|_| {
+        let net = parse_cidr(t).ok_or_else(|| {
             problem(
                 Code::InvalidAddress,
                 format!("'{}' is not a valid CIDR", printable(t)),
@@ -500,6 +517,16 @@ impl Validator<'_> {
                 hosts.position,
             );
             return None;
+        }
+        if let [one] = items {
+            // The common case needs neither the list nor the overlap check.
+            return match host(&one.value) {
+                Ok(n) => Some(AddressSet::from_nets([n])),
+                Err(p) => {
+                    self.error(p, field, one.position);
+                    None
+                }
+            };
         }
         let mut nets: Vec<(IpNet, &Spanned<String>)> = Vec::with_capacity(items.len());
         let mut ok = true;
@@ -1057,6 +1084,53 @@ impl Validator<'_> {
                 "settings.preserve_established",
                 setting_at(|s| s.preserve_established.as_ref().and_then(|b| b.position)),
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cidr;
+    use ipnet::IpNet;
+
+    /// The std-based CIDR parser accepts what `ipnet`'s does, except IPv4 octets with leading
+    /// zeros: std refuses them (some tools read `010` as octal 8), as it does for a plain
+    /// address, so `010.0.0.0/8` and `010.0.0.1` are refused alike.
+    #[test]
+    fn cidr_parsing_agrees_with_ipnet_but_refuses_leading_zero_octets() {
+        for t in ["010.0.0.0/8", "10.00.0.0/16"] {
+            assert!(t.parse::<IpNet>().is_ok() && parse_cidr(t).is_none(), "{t}");
+            let plain = t.split('/').next().unwrap_or_default();
+            assert!(plain.parse::<std::net::IpAddr>().is_err(), "{plain}");
+        }
+        let inputs = [
+            "10.0.0.0/8",
+            "10.0.0.1/32",
+            "0.0.0.0/0",
+            "fd00::/8",
+            "::/0",
+            "::1/128",
+            "::ffff:1.2.3.4/96",
+            "10.0.0.0/33",
+            "fd00::/129",
+            "10.0.0.0/",
+            "/8",
+            "10.0.0.0/+8",
+            "10.0.0.0/-8",
+            "10.0.0.0/08",
+            "10.0.0.0/0008",
+            "10.0.0.0/8/8",
+            "10.0.0.0 /8",
+            "10.0.0.0/ 8",
+            "10.0.0/8",
+            "fe80::1%eth0/64",
+            "1.2.3.4.5/8",
+            "[::1]/128",
+            "10.0.0.0/255",
+            "10.0.0.0/256",
+        ];
+        for t in inputs {
+            assert_eq!(parse_cidr(t), t.parse::<IpNet>().ok(), "{t}");
         }
     }
 }

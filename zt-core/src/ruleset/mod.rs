@@ -276,11 +276,12 @@ impl Ruleset {
                 ));
             }
         }
+        let allowed_prefix = LogPrefix::trusted(ALLOWED_LOG_PREFIX);
         for i in evaluation_order(rules) {
             let r = &rules[i];
             let log = r.log().then(|| LogSpec {
                 prefix: match r.action() {
-                    Action::Allow => LogPrefix::trusted(ALLOWED_LOG_PREFIX),
+                    Action::Allow => allowed_prefix.clone(),
                     Action::Deny | Action::Reject => s.log_prefix().clone(),
                 },
                 rate: s.log_rate(),
