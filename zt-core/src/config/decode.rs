@@ -85,12 +85,12 @@ pub(crate) fn decode(root: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Config {
     config
 }
 
-/// Decode one item of `rules:` (the `index`-th).
-pub(crate) fn decode_rule(
+/// Decode one item of `rules:` (the `index`-th), borrowing its text from the node.
+pub(crate) fn decode_rule<'n>(
     index: usize,
-    node: &Node<'_>,
+    node: &'n Node<'_>,
     diags: &mut Vec<Diagnostic>,
-) -> RuleConfig {
+) -> RuleConfig<&'n str> {
     let mut d = Decoder {
         diags,
         rule: None,
@@ -126,6 +126,23 @@ struct Decoder<'d, 'n> {
     rule: Option<&'n str>,
     /// Its index, for rules without a usable name (`rules[3].to.port`).
     index: Option<usize>,
+}
+
+/// The text a decoded configuration holds: owned, or borrowed from the YAML nodes.
+trait Text<'n> {
+    fn of(text: &'n str) -> Self;
+}
+
+impl<'n> Text<'n> for String {
+    fn of(text: &'n str) -> Self {
+        text.to_owned()
+    }
+}
+
+impl<'n> Text<'n> for &'n str {
+    fn of(text: &'n str) -> Self {
+        text
+    }
 }
 
 /// The text of a scalar and whether it was plain.
@@ -349,10 +366,10 @@ impl<'n, 'a: 'n> Decoder<'_, 'n> {
         self.diags.push(d);
     }
 
-    fn string(&mut self, node: &Node<'_>, field: Field) -> Option<Spanned<String>> {
+    fn string<S: Text<'n>>(&mut self, node: &'n Node<'a>, field: Field) -> Option<Spanned<S>> {
         match scalar(node) {
             Some((text, plain)) if !is_null(text, plain) => {
-                Some(Spanned::new(text.to_owned(), Some(node.position)))
+                Some(Spanned::new(S::of(text), Some(node.position)))
             }
             _ => {
                 self.wrong_type(node, field, "text", None);
@@ -447,9 +464,9 @@ impl<'n, 'a: 'n> Decoder<'_, 'n> {
 
     fn one_or_many<T>(
         &mut self,
-        node: &Node<'_>,
+        node: &'n Node<'a>,
         field: Field,
-        mut item: impl FnMut(&mut Self, &Node<'_>, Field) -> Option<T>,
+        mut item: impl FnMut(&mut Self, &'n Node<'a>, Field) -> Option<T>,
     ) -> Option<Spanned<OneOrMany<T>>> {
         let value = match &node.value {
             Value::Sequence(items) => {
@@ -468,17 +485,17 @@ impl<'n, 'a: 'n> Decoder<'_, 'n> {
 
     fn ports(
         &mut self,
-        node: &Node<'_>,
+        node: &'n Node<'a>,
         field: Field,
     ) -> Option<Spanned<OneOrMany<Spanned<PortSpec>>>> {
         self.one_or_many(node, field, |d, n, f| d.port_spec(n, f))
     }
 
-    fn hosts(
+    fn hosts<S: Text<'n>>(
         &mut self,
-        node: &Node<'_>,
+        node: &'n Node<'a>,
         field: Field,
-    ) -> Option<Spanned<OneOrMany<Spanned<String>>>> {
+    ) -> Option<Spanned<OneOrMany<Spanned<S>>>> {
         self.one_or_many(node, field, |d, n, f| d.string(n, f))
     }
 
@@ -537,7 +554,7 @@ impl<'n, 'a: 'n> Decoder<'_, 'n> {
             .collect()
     }
 
-    fn rule(&mut self, index: usize, node: &'n Node<'a>) -> RuleConfig {
+    fn rule<S: Text<'n> + Default>(&mut self, index: usize, node: &'n Node<'a>) -> RuleConfig<S> {
         let mut r = RuleConfig {
             position: Some(node.position),
             ..RuleConfig::default()
@@ -564,7 +581,7 @@ impl<'n, 'a: 'n> Decoder<'_, 'n> {
             r.name = self.string(v, Field::of("name"));
             match (&r.name, scalar(v)) {
                 (None, _) => r.undecodable.push("name"),
-                (Some(n), Some((text, _))) if !n.value.is_empty() => self.rule = Some(text),
+                (Some(_), Some((text, _))) if !text.is_empty() => self.rule = Some(text),
                 _ => {}
             }
         }
@@ -609,7 +626,10 @@ impl<'n, 'a: 'n> Decoder<'_, 'n> {
         r
     }
 
-    fn from(&mut self, node: &'n Node<'a>) -> Option<Spanned<FromConfig>> {
+    fn from<S: Text<'n> + Default>(
+        &mut self,
+        node: &'n Node<'a>,
+    ) -> Option<Spanned<FromConfig<S>>> {
         let slots = self.entries(node, Field::of("from"), &FROM_KEYS)?;
         let mut f = FromConfig::default();
         for (i, slot) in slots.iter().enumerate() {
@@ -632,7 +652,7 @@ impl<'n, 'a: 'n> Decoder<'_, 'n> {
         Some(Spanned::new(f, Some(node.position)))
     }
 
-    fn to(&mut self, node: &'n Node<'a>) -> Option<Spanned<ToConfig>> {
+    fn to<S: Text<'n> + Default>(&mut self, node: &'n Node<'a>) -> Option<Spanned<ToConfig<S>>> {
         let [host, hosts, port, ports, protocol] = self.entries(node, Field::of("to"), &TO_KEYS)?;
         let f = |i: usize| Field::of(TO_KEYS[i].1);
         let mut t = ToConfig::default();

@@ -125,8 +125,12 @@ pub struct SettingsConfig {
 }
 
 /// One entry of `rules:`.
+///
+/// Its text is `S`: owned `String`s in a [`Config`], or `&str` borrowed from the YAML when a
+/// file's rules are decoded one at a time and validated straight away (so a 10 000-rule file
+/// copies none of its rule text before validation).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct RuleConfig {
+pub struct RuleConfig<S = String> {
     /// Where the rule's mapping starts.
     #[serde(skip)]
     pub position: Option<Position>,
@@ -136,19 +140,19 @@ pub struct RuleConfig {
     pub(crate) undecodable: Vec<&'static str>,
     /// Unique name; carried into every kernel object the rule becomes.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<Spanned<String>>,
+    pub name: Option<Spanned<S>>,
     /// Free text for humans.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<Spanned<String>>,
+    pub description: Option<Spanned<S>>,
     /// `egress` (default) or `ingress`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub direction: Option<Spanned<Direction>>,
     /// Who: the sending identity (egress) or the source addresses (ingress).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<Spanned<FromConfig>>,
+    pub from: Option<Spanned<FromConfig<S>>>,
     /// Where: destination addresses (egress), ports and protocol.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub to: Option<Spanned<ToConfig>>,
+    pub to: Option<Spanned<ToConfig<S>>>,
     /// `allow`, `deny` or `reject`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<Spanned<Action>>,
@@ -160,44 +164,44 @@ pub struct RuleConfig {
     pub log: Option<Spanned<bool>>,
 }
 
-/// The `from:` mapping of a rule.
+/// The `from:` mapping of a rule (text as in [`RuleConfig`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct FromConfig {
+pub struct FromConfig<S = String> {
     /// Selectors present but undecodable (already reported).
     #[serde(skip)]
     pub(crate) undecodable: Vec<&'static str>,
     /// A user name, or `"*"` for any sender.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<Spanned<String>>,
+    pub user: Option<Spanned<S>>,
     /// A numeric uid (needs no passwd entry).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uid: Option<Spanned<i64>>,
     /// A group name (matched against the socket owner's primary group).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub group: Option<Spanned<String>>,
+    pub group: Option<Spanned<S>>,
     /// A numeric gid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gid: Option<Spanned<i64>>,
     /// A cgroup v2 path such as `system.slice/nginx.service` (matches it and its descendants).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cgroup: Option<Spanned<String>>,
+    pub cgroup: Option<Spanned<S>>,
     /// Ingress: one source address or CIDR.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub host: Option<Spanned<String>>,
+    pub host: Option<Spanned<S>>,
     /// Ingress: source addresses or CIDRs.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hosts: Option<Spanned<OneOrMany<Spanned<String>>>>,
+    pub hosts: Option<Spanned<OneOrMany<Spanned<S>>>>,
 }
 
-/// The `to:` mapping of a rule.
+/// The `to:` mapping of a rule (text as in [`RuleConfig`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct ToConfig {
+pub struct ToConfig<S = String> {
     /// Egress: one destination address or CIDR.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub host: Option<Spanned<String>>,
+    pub host: Option<Spanned<S>>,
     /// Egress: destination addresses or CIDRs.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hosts: Option<Spanned<OneOrMany<Spanned<String>>>>,
+    pub hosts: Option<Spanned<OneOrMany<Spanned<S>>>>,
     /// A port, a range, or a list of both.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<Spanned<OneOrMany<Spanned<PortSpec>>>>,
@@ -209,7 +213,7 @@ pub struct ToConfig {
     pub protocol: Option<Spanned<Protocol>>,
 }
 
-impl FromConfig {
+impl<S> FromConfig<S> {
     /// Whether `key` holds a decoded value.
     pub(crate) fn has(&self, key: &str) -> bool {
         match key {

@@ -12,7 +12,9 @@ use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::resolve::NameResolver;
 use crate::source::{Position, Provenance};
 use crate::yaml::{self, YamlErrorKind};
+use foldhash::HashMap;
 use ipnet::IpNet;
+use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -86,8 +88,8 @@ pub(crate) fn validate(
 pub(crate) struct RuleStream<'r> {
     v: Validator<'r>,
     rules: Vec<Rule>,
-    /// Every valid rule name and where it was written, for duplicate reports.
-    names: Vec<(RuleName, Option<Position>)>,
+    /// Every valid rule name and where it was first written, for duplicate reports.
+    names: HashMap<RuleName, Option<Position>>,
     count: usize,
     failed: bool,
 }
@@ -102,70 +104,63 @@ impl<'r> RuleStream<'r> {
                 index: None,
             },
             rules: Vec::new(),
-            names: Vec::new(),
+            names: HashMap::default(),
             count: 0,
             failed: false,
         }
     }
 
     /// Validate the next rule.
-    fn push(&mut self, rc: &RuleConfig) {
+    fn push<S: Text>(&mut self, rc: &RuleConfig<S>) {
         let index = self.count;
         self.count += 1;
         let position = rc.name.as_ref().and_then(|n| n.position);
-        match self.v.rule(index, rc) {
+        let name = match self.v.rule(index, rc) {
             Some(rule) => {
-                self.names.push((rule.name.clone(), position));
+                let name = rule.name.clone();
                 self.rules.push(rule);
+                Some(name)
             }
             None => {
                 self.failed = true;
                 // Every valid name takes part in duplicate detection, even in a rule that fails.
-                if let Some(n) = &rc.name
-                    && let Ok(name) = RuleName::new(&n.value)
-                {
-                    self.names.push((name, position));
-                }
+                rc.name.as_ref().and_then(|n| RuleName::new(&n.value).ok())
             }
+        };
+        if let Some(name) = name {
+            self.duplicate(name, position);
         }
     }
 
-    /// Report every rule whose name an earlier rule already uses. Sorting (rather than
-    /// hashing) keeps this O(n log n) whatever names a file holds.
-    fn duplicates(&mut self) {
-        let names = &self.names;
-        let mut by_name: Vec<usize> = (0..names.len()).collect();
-        by_name.sort_by(|&a, &b| names[a].0.cmp(&names[b].0).then(a.cmp(&b)));
-        // `by_name` groups equal names, each group in file order: its first member is the
-        // original, every later one a duplicate.
-        let mut original = 0;
-        for k in 1..by_name.len() {
-            let (first, again) = (by_name[original], by_name[k]);
-            if names[again].0 != names[first].0 {
-                original = k;
-                continue;
+    /// Report `name` if an earlier rule already uses it. The map hashes with foldhash: fast
+    /// on short names, and its per-map random seed keeps a crafted file from degrading it.
+    fn duplicate(&mut self, name: RuleName, at: Option<Position>) {
+        let first = match self.names.entry(name) {
+            Entry::Vacant(slot) => {
+                slot.insert(at);
+                return;
             }
-            self.failed = true;
-            let name = names[again].0.shared();
-            let first_line = names[first]
-                .1
-                .map_or(String::new(), |p| format!(" (first at line {})", p.line));
-            self.v.error_in(
-                Some(name.clone()),
-                problem(
-                    Code::DuplicateName,
-                    format!("the name '{name}' is used twice{first_line}"),
-                    "names identify rules in counters, logs and drift reports: make each unique",
-                ),
-                "name",
-                names[again].1,
-            );
-        }
+            Entry::Occupied(first) => first,
+        };
+        self.failed = true;
+        let name = first.key().shared();
+        let first_line = first
+            .get()
+            .map_or(String::new(), |p| format!(" (first at line {})", p.line));
+        self.v.error_in(
+            Some(name.clone()),
+            problem(
+                Code::DuplicateName,
+                format!("the name '{name}' is used twice{first_line}"),
+                "names identify rules in counters, logs and drift reports: make each unique",
+            ),
+            "name",
+            at,
+        );
     }
 
     /// Validate the rest of the configuration and assemble the policy.
     fn finish(mut self, config: &Config, source: &str) -> Result<Loaded, Error> {
-        self.duplicates();
         let settings = self.v.top(config);
         let policy = match settings {
             Some(settings) if !self.failed => {
@@ -191,9 +186,8 @@ impl<'r> RuleStream<'r> {
 }
 
 impl<'a> yaml::ItemSink<'a> for RuleStream<'_> {
-    fn item(&mut self, node: yaml::Node<'a>) {
-        let rc = decode::decode_rule(self.count, &node, &mut self.v.diags);
-        drop(node);
+    fn item(&mut self, node: &yaml::Node<'a>) {
+        let rc = decode::decode_rule(self.count, node, &mut self.v.diags);
         self.push(&rc);
     }
 
@@ -214,6 +208,12 @@ struct Validator<'r> {
     /// Its index, for a rule without a valid name (fields read `rules[3].to.port`).
     index: Option<usize>,
 }
+
+/// The text of a rule's configuration: owned (a [`Config`] built in code) or borrowed from
+/// the YAML (a file's rules, validated as they are decoded).
+trait Text: std::ops::Deref<Target = str> + Clone + Default {}
+
+impl<T: std::ops::Deref<Target = str> + Clone + Default> Text for T {}
 
 /// A problem found while validating one value: code, message, help.
 type Problem = (Code, String, String);
@@ -500,9 +500,9 @@ impl Validator<'_> {
     }
 
     /// A host list, checked, with overlap warnings.
-    fn address_set(
+    fn address_set<S: Text>(
         &mut self,
-        hosts: &Spanned<OneOrMany<Spanned<String>>>,
+        hosts: &Spanned<OneOrMany<Spanned<S>>>,
         field: &str,
     ) -> Option<AddressSet> {
         let items = hosts.value.as_slice();
@@ -528,7 +528,7 @@ impl Validator<'_> {
                 }
             };
         }
-        let mut nets: Vec<(IpNet, &Spanned<String>)> = Vec::with_capacity(items.len());
+        let mut nets: Vec<(IpNet, &Spanned<S>)> = Vec::with_capacity(items.len());
         let mut ok = true;
         for item in items {
             match host(&item.value) {
@@ -547,21 +547,21 @@ impl Validator<'_> {
     }
 
     /// Warn about a network listed twice or inside another one of the same list.
-    fn overlaps(&mut self, nets: &mut [(IpNet, &Spanned<String>)], field: &str) {
+    fn overlaps<S: Text>(&mut self, nets: &mut [(IpNet, &Spanned<S>)], field: &str) {
         if nets.len() < 2 {
             return;
         }
         // CIDRs are nested or disjoint: sorted by (family, network, prefix), every net inside
         // another comes right after its container or after another net inside it.
         nets.sort_by_key(|(n, _)| (n.network(), n.prefix_len()));
-        let mut container: Option<(IpNet, String)> = None;
+        let mut container: Option<(IpNet, &str)> = None;
         let mut found = Vec::new();
         for (net, item) in nets.iter() {
             match &container {
                 Some((c, text)) if c.contains(net) => {
-                    found.push((item.value.clone(), text.clone(), item.position));
+                    found.push((&*item.value, *text, item.position));
                 }
-                _ => container = Some((*net, item.value.clone())),
+                _ => container = Some((*net, &*item.value)),
             }
         }
         for (inner, outer, at) in found {
@@ -586,7 +586,7 @@ impl Validator<'_> {
         }
     }
 
-    fn rule(&mut self, index: usize, rc: &RuleConfig) -> Option<Rule> {
+    fn rule<S: Text>(&mut self, index: usize, rc: &RuleConfig<S>) -> Option<Rule> {
         self.rule = None;
         self.index = Some(index);
         let name = match &rc.name {
@@ -694,7 +694,7 @@ impl Validator<'_> {
     }
 
     /// The description, or `None` (with an error) when it is refused.
-    fn description(&mut self, d: &Spanned<String>) -> Option<String> {
+    fn description(&mut self, d: &Spanned<impl Text>) -> Option<String> {
         if d.value
             .chars()
             .any(|c| c.is_control() && c != '\n' && c != '\t')
@@ -711,13 +711,13 @@ impl Validator<'_> {
             );
             return None;
         }
-        Some(d.value.clone())
+        Some(String::from(&*d.value))
     }
 
     /// The identity (egress) and source addresses (ingress) of `from`.
-    fn from(
+    fn from<S: Text>(
         &mut self,
-        rc: &RuleConfig,
+        rc: &RuleConfig<S>,
         direction: Direction,
     ) -> (Option<Identity>, Option<AddressSet>) {
         let empty = FromConfig::default();
@@ -807,7 +807,7 @@ impl Validator<'_> {
         }
     }
 
-    fn identity(&mut self, from: &FromConfig, selector: &str) -> Option<Identity> {
+    fn identity<S: Text>(&mut self, from: &FromConfig<S>, selector: &str) -> Option<Identity> {
         let id_range = |v: i64| u32::try_from(v).ok().filter(|&v| v != u32::MAX);
         let out_of_range = |what: &str, v: i64| {
             problem(
@@ -819,13 +819,13 @@ impl Validator<'_> {
         match selector {
             "user" => {
                 let user = from.user.as_ref()?;
-                if user.value == "*" {
+                if &*user.value == "*" {
                     return Some(Identity::Any);
                 }
                 match self.resolver.uid(&user.value) {
                     Some(uid) => Some(Identity::User {
                         uid,
-                        name: Some(user.value.clone()),
+                        name: Some(String::from(&*user.value)),
                     }),
                     None => {
                         self.error(
@@ -846,7 +846,7 @@ impl Validator<'_> {
                 match self.resolver.gid(&group.value) {
                     Some(gid) => Some(Identity::Group {
                         gid,
-                        name: Some(group.value.clone()),
+                        name: Some(String::from(&*group.value)),
                     }),
                     None => {
                         self.error(
@@ -904,10 +904,10 @@ impl Validator<'_> {
     }
 
     /// `host`/`hosts` of a mapping (`from` or `to`): any address when both are absent.
-    fn hosts_field(
+    fn hosts_field<S: Text>(
         &mut self,
-        host: Option<&Spanned<String>>,
-        hosts: Option<&Spanned<OneOrMany<Spanned<String>>>>,
+        host: Option<&Spanned<S>>,
+        hosts: Option<&Spanned<OneOrMany<Spanned<S>>>>,
         [host_field, hosts_field]: [&str; 2],
     ) -> Option<AddressSet> {
         match (host, hosts) {
@@ -933,9 +933,9 @@ impl Validator<'_> {
     }
 
     /// Destinations, ports and protocol of `to`.
-    fn to(
+    fn to<S: Text>(
         &mut self,
-        rc: &RuleConfig,
+        rc: &RuleConfig<S>,
         direction: Direction,
     ) -> (Option<AddressSet>, Option<PortSet>, Option<Protocol>) {
         let Some(to) = &rc.to else {

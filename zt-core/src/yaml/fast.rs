@@ -41,6 +41,9 @@ struct Reader<'a, 's> {
     depth: usize,
     /// Document markers (`---`, `...` at column 0) seen; only a leading `---` is in the subset.
     markers: usize,
+    /// Emptied vectors of streamed items, reused for the next ones.
+    mappings: Vec<Vec<(Node<'a>, Node<'a>)>>,
+    sequences: Vec<Vec<Node<'a>>>,
 }
 
 /// Read `text` if it lies inside the subset, streaming the sequence under root key `stream`
@@ -69,6 +72,8 @@ pub(crate) fn read<'a>(
         cur: None,
         depth: 0,
         markers: 0,
+        mappings: Vec::new(),
+        sequences: Vec::new(),
     };
     r.load_next();
     let mut line = r.cur?;
@@ -121,6 +126,42 @@ fn is_sequence_entry(s: &[u8]) -> bool {
 }
 
 impl<'a> Reader<'a, '_> {
+    /// Lend a streamed item to the sink, then keep its vectors for reuse.
+    fn emit(&mut self, item: Node<'a>) {
+        self.sink.item(&item);
+        self.recycle(item);
+    }
+
+    /// Empty `node`'s vectors into the pools (depth is bounded by `MAX_DEPTH`).
+    fn recycle(&mut self, node: Node<'a>) {
+        match node.value {
+            Value::Scalar { .. } => {}
+            Value::Sequence(mut items) => {
+                for item in items.drain(..) {
+                    self.recycle(item);
+                }
+                self.sequences.push(items);
+            }
+            Value::Mapping(mut entries) => {
+                for (k, v) in entries.drain(..) {
+                    self.recycle(k);
+                    self.recycle(v);
+                }
+                self.mappings.push(entries);
+            }
+        }
+    }
+
+    fn new_mapping(&mut self) -> Vec<(Node<'a>, Node<'a>)> {
+        self.mappings.pop().unwrap_or_else(|| Vec::with_capacity(8))
+    }
+
+    fn new_sequence(&mut self) -> Vec<Node<'a>> {
+        self.sequences
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(4))
+    }
+
     /// Advance `cur` to the next content line.
     fn load_next(&mut self) {
         while self.next < self.b.len() {
@@ -199,7 +240,7 @@ impl<'a> Reader<'a, '_> {
 
     fn block_mapping(&mut self, first: Line, indent: usize) -> Option<Node<'a>> {
         let position = Self::position(first, indent);
-        let mut entries = Vec::with_capacity(8);
+        let mut entries = self.new_mapping();
         let mut line = first;
         loop {
             let klen = key_len(self.rest(line, indent))?;
@@ -251,7 +292,7 @@ impl<'a> Reader<'a, '_> {
                 let mut node = self.inline_to_end(line, col)?;
                 if let (true, Value::Sequence(items)) = (streamed, &mut node.value) {
                     for item in std::mem::take(items) {
-                        self.sink.item(item);
+                        self.emit(item);
                     }
                 }
                 node
@@ -272,7 +313,11 @@ impl<'a> Reader<'a, '_> {
     /// A block sequence; with `stream`, its items go to the sink instead of into the node.
     fn block_sequence(&mut self, first: Line, indent: usize, stream: bool) -> Option<Node<'a>> {
         let position = Self::position(first, indent);
-        let mut items = Vec::with_capacity(if stream { 0 } else { 4 });
+        let mut items = if stream {
+            Vec::new()
+        } else {
+            self.new_sequence()
+        };
         let mut line = first;
         loop {
             let after = indent + 1;
@@ -299,7 +344,7 @@ impl<'a> Reader<'a, '_> {
                 }
             };
             if stream {
-                self.sink.item(item);
+                self.emit(item);
             } else {
                 items.push(item);
             }
@@ -423,7 +468,7 @@ impl<'a> Reader<'a, '_> {
 
     fn flow_sequence(&mut self, line: Line, col: usize) -> Option<(Node<'a>, usize)> {
         self.enter()?;
-        let mut items = Vec::with_capacity(4);
+        let mut items = self.new_sequence();
         let mut at = self.skip_spaces(line, col + 1);
         if self.rest(line, at).first() != Some(&b']') {
             loop {
@@ -452,7 +497,7 @@ impl<'a> Reader<'a, '_> {
 
     fn flow_mapping(&mut self, line: Line, col: usize) -> Option<(Node<'a>, usize)> {
         self.enter()?;
-        let mut entries = Vec::with_capacity(4);
+        let mut entries = self.new_mapping();
         let mut at = self.skip_spaces(line, col + 1);
         if self.rest(line, at).first() != Some(&b'}') {
             loop {
