@@ -116,6 +116,18 @@ fn key(identity: &Identity) -> Key<'_> {
     }
 }
 
+/// What the search needs of one rule, gathered in one pass so that the second reads a
+/// compact array instead of chasing every rule's shared match and port list again.
+struct Fact<'p> {
+    direction: Direction,
+    key: Key<'p>,
+    /// The rule's first port range (or every port): a cover must contain it.
+    first: u16,
+    last: u16,
+    /// Hidden behind the SSH failsafe.
+    ssh: bool,
+}
+
 /// Every rule that can never match, with the first entry that hides it, in evaluation order.
 pub(crate) fn shadowed(policy: &Policy) -> Vec<(usize, Shadower)> {
     let rules = &policy.rules;
@@ -126,12 +138,29 @@ pub(crate) fn shadowed(policy: &Policy) -> Vec<(usize, Shadower)> {
         rank[i] = pos;
     }
     let mut groups: HashMap<Group<'_>, Vec<(u16, u16, usize)>> = HashMap::default();
+    let mut facts = Vec::with_capacity(rules.len());
     for (i, r) in rules.iter().enumerate() {
-        let spans = groups.entry((r.direction, key(r.identity()))).or_default();
-        match r.ports().ranges() {
+        let key = key(r.identity());
+        let spans = groups.entry((r.direction, key.clone())).or_default();
+        let ranges = r.ports().ranges();
+        match ranges {
             None => spans.push((0, u16::MAX, i)),
             Some(ranges) => spans.extend(ranges.iter().map(|x| (x.first(), x.last(), i))),
         }
+        // Normalized ranges are disjoint, so a rule is found at most once per group.
+        let (first, last) = ranges
+            .and_then(<[_]>::first)
+            .map_or((0, u16::MAX), |x| (x.first(), x.last()));
+        facts.push(Fact {
+            direction: r.direction,
+            key,
+            first,
+            last,
+            ssh: r.direction == Direction::Ingress
+                && settings.preserve_ssh
+                && r.protocol() == Protocol::Tcp
+                && settings.ssh_ports.covers(r.ports()),
+        });
     }
     let index: HashMap<Group<'_>, SpanIndex> = groups
         .into_iter()
@@ -141,44 +170,33 @@ pub(crate) fn shadowed(policy: &Policy) -> Vec<(usize, Shadower)> {
     let mut out = Vec::new();
     let mut candidates = Vec::new();
     let mut keys = Vec::new();
-    for (i, r) in rules.iter().enumerate() {
-        if r.direction == Direction::Ingress
-            && settings.preserve_ssh
-            && r.protocol() == Protocol::Tcp
-            && settings.ssh_ports.covers(r.ports())
-        {
+    for (i, fact) in facts.iter().enumerate() {
+        if fact.ssh {
             out.push((i, Shadower::SshFailsafe));
             continue;
         }
         // The groups that may hold a cover: any sender, the same sender, ancestor cgroups.
         keys.clear();
         keys.push(Key::Any);
-        match key(r.identity()) {
+        match &fact.key {
             Key::Any => {}
             Key::Cgroup(path) => keys.extend(
                 path.match_indices('/')
                     .map(|(at, _)| Key::Cgroup(&path[..at]))
                     .chain([Key::Cgroup(path)]),
             ),
-            own => keys.push(own),
+            own => keys.push(own.clone()),
         }
-        // Normalized ranges are disjoint, so a rule is found at most once per group.
-        let (first, last) = match r.ports().ranges() {
-            None => (0, u16::MAX),
-            Some(ranges) => ranges
-                .first()
-                .map_or((0, u16::MAX), |x| (x.first(), x.last())),
-        };
         candidates.clear();
         for k in keys.drain(..) {
-            if let Some(group) = index.get(&(r.direction, k)) {
-                group.find(first, last, &mut candidates);
+            if let Some(group) = index.get(&(fact.direction, k)) {
+                group.find(fact.first, fact.last, &mut candidates);
             }
         }
         let cover = candidates
             .iter()
             .copied()
-            .filter(|&a| rank[a] < rank[i] && covers(&rules[a], r))
+            .filter(|&a| rank[a] < rank[i] && covers(&rules[a], &rules[i]))
             .min_by_key(|&a| rank[a]);
         if let Some(a) = cover {
             out.push((i, Shadower::Rule(a)));

@@ -84,12 +84,19 @@ pub(crate) fn validate(
     rules.finish(config, source)
 }
 
+/// A valid rule name: a validated rule's (an index into `RuleStream::rules`) or the name of a
+/// rule that failed validation otherwise.
+enum Named {
+    Rule(usize),
+    Failed(RuleName),
+}
+
 /// Validates rules one at a time, as they are decoded, keeping only the resolved rules.
 pub(crate) struct RuleStream<'r> {
     v: Validator<'r>,
     rules: Vec<Rule>,
-    /// Every valid rule name and where it was first written, for duplicate reports.
-    names: HashMap<RuleName, Option<Position>>,
+    /// Every valid rule name in file order and where it was written, for duplicate reports.
+    names: Vec<(Named, Option<Position>)>,
     count: usize,
     failed: bool,
 }
@@ -104,7 +111,7 @@ impl<'r> RuleStream<'r> {
                 index: None,
             },
             rules: Vec::new(),
-            names: HashMap::default(),
+            names: Vec::new(),
             count: 0,
             failed: false,
         }
@@ -115,52 +122,61 @@ impl<'r> RuleStream<'r> {
         let index = self.count;
         self.count += 1;
         let position = rc.name.as_ref().and_then(|n| n.position);
-        let name = match self.v.rule(index, rc) {
+        match self.v.rule(index, rc) {
             Some(rule) => {
-                let name = rule.name.clone();
+                self.names.push((Named::Rule(self.rules.len()), position));
                 self.rules.push(rule);
-                Some(name)
             }
             None => {
                 self.failed = true;
                 // Every valid name takes part in duplicate detection, even in a rule that fails.
-                rc.name.as_ref().and_then(|n| RuleName::new(&n.value).ok())
+                if let Some(name) = rc.name.as_ref().and_then(|n| RuleName::new(&n.value).ok()) {
+                    self.names.push((Named::Failed(name), position));
+                }
             }
-        };
-        if let Some(name) = name {
-            self.duplicate(name, position);
         }
     }
 
-    /// Report `name` if an earlier rule already uses it. The map hashes with foldhash: fast
-    /// on short names, and its per-map random seed keeps a crafted file from degrading it.
-    fn duplicate(&mut self, name: RuleName, at: Option<Position>) {
-        let first = match self.names.entry(name) {
-            Entry::Vacant(slot) => {
-                slot.insert(at);
-                return;
+    /// Report every rule whose name an earlier rule already uses. The map is sized once for
+    /// every name and hashes with foldhash: fast on short names, and its per-map random seed
+    /// keeps a crafted file from degrading it.
+    fn duplicates(&mut self) {
+        let mut first: HashMap<&str, Option<Position>> =
+            HashMap::with_capacity_and_hasher(self.names.len(), Default::default());
+        let mut again = Vec::new();
+        for (named, at) in &self.names {
+            let name = match named {
+                Named::Rule(i) => &self.rules[*i].name,
+                Named::Failed(name) => name,
+            };
+            match first.entry(name.as_str()) {
+                Entry::Vacant(slot) => {
+                    slot.insert(*at);
+                }
+                Entry::Occupied(earlier) => again.push((name.shared(), *earlier.get(), *at)),
             }
-            Entry::Occupied(first) => first,
-        };
-        self.failed = true;
-        let name = first.key().shared();
-        let first_line = first
-            .get()
-            .map_or(String::new(), |p| format!(" (first at line {})", p.line));
-        self.v.error_in(
-            Some(name.clone()),
-            problem(
-                Code::DuplicateName,
-                format!("the name '{name}' is used twice{first_line}"),
-                "names identify rules in counters, logs and drift reports: make each unique",
-            ),
-            "name",
-            at,
-        );
+        }
+        drop(first);
+        for (name, first_at, at) in again {
+            self.failed = true;
+            let first_line =
+                first_at.map_or(String::new(), |p| format!(" (first at line {})", p.line));
+            self.v.error_in(
+                Some(name.clone()),
+                problem(
+                    Code::DuplicateName,
+                    format!("the name '{name}' is used twice{first_line}"),
+                    "names identify rules in counters, logs and drift reports: make each unique",
+                ),
+                "name",
+                at,
+            );
+        }
     }
 
     /// Validate the rest of the configuration and assemble the policy.
     fn finish(mut self, config: &Config, source: &str) -> Result<Loaded, Error> {
+        self.duplicates();
         let settings = self.v.top(config);
         let policy = match settings {
             Some(settings) if !self.failed => {
@@ -566,12 +582,12 @@ impl Validator<'_> {
         }
         for (inner, outer, at) in found {
             let message = if inner == outer {
-                format!("'{}' is listed twice", printable(&inner))
+                format!("'{}' is listed twice", printable(inner))
             } else {
                 format!(
                     "'{}' is already covered by '{}' in the same list",
-                    printable(&inner),
-                    printable(&outer)
+                    printable(inner),
+                    printable(outer)
                 )
             };
             self.warn(
