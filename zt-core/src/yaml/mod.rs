@@ -7,10 +7,10 @@
 //! with its line and column, all of them in one pass).
 //!
 //! Two readers produce the same tree:
-//! - [`full`]: every YAML 1.2 document, through `granit-parser` (the pure-Rust event parser
+//! - `full`: every YAML 1.2 document, through `granit-parser` (the pure-Rust event parser
 //!   that `serde-saphyr` — the maintained successor of the archived `serde_yaml` — is built
 //!   on), with zt's own limits on nesting and alias expansion.
-//! - [`fast`]: a strict subset (block and single-line flow collections, plain and simple quoted
+//! - `fast`: a strict subset (block and single-line flow collections, plain and simple quoted
 //!   scalars, comments; ASCII only) read in one pass, several times faster. It never reports an
 //!   error: anything outside the subset, valid or not, is handed to the full reader. A
 //!   differential test and fuzz target check that whenever the fast reader accepts a text, the
