@@ -5,17 +5,8 @@
 
 mod common;
 
-use common::{ALLOW_4001, ALLOW_4002, Zt};
-use std::net::SocketAddr;
-use std::time::Duration;
-use zt_testkit::{Identity, Listeners, Outcome, Proto, connect_as};
-
-const TIMEOUT: Duration = Duration::from_millis(400);
-
-fn tcp(id: u32, addr: &str) -> Outcome {
-    let dst: SocketAddr = addr.parse().unwrap();
-    connect_as(Identity::new(id, id), Proto::Tcp, dst, TIMEOUT)
-}
+use common::{ALLOW_4001, ALLOW_4002, Zt, tcp};
+use zt_testkit::{Listeners, Outcome, Proto};
 
 #[test]
 fn check_prints_the_ordered_ruleset_and_lists_every_problem_of_an_invalid_file() {

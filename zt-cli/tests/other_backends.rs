@@ -5,17 +5,8 @@
 
 mod common;
 
-use common::{ALLOW_4001, ALLOW_4002, EbpfTarget, Zt, s};
-use std::net::SocketAddr;
-use std::time::Duration;
-use zt_testkit::{Identity, Listeners, Outcome, Prerequisite, Proto, connect_as, require};
-
-const TIMEOUT: Duration = Duration::from_millis(400);
-
-fn tcp(id: u32, addr: &str) -> Outcome {
-    let dst: SocketAddr = addr.parse().unwrap();
-    connect_as(Identity::new(id, id), Proto::Tcp, dst, TIMEOUT)
-}
+use common::{ALLOW_4001, ALLOW_4002, EbpfTarget, TIMEOUT, Zt, s, tcp};
+use zt_testkit::{Identity, Listeners, Outcome, Prerequisite, Proto, require};
 
 #[test]
 fn the_iptables_backend_applies_verifies_rolls_back_and_flushes() {

@@ -5,10 +5,11 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use zt_testkit::{Netns, Prerequisite, TestCgroup, require};
+use zt_testkit::{Identity, Netns, Outcome, Prerequisite, Proto, TestCgroup, connect_as, require};
 
 /// A test's namespace and state directory.
 pub struct Zt {
@@ -134,6 +135,15 @@ impl Drop for Zt {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// How long a probe connection waits before it counts as dropped.
+pub const TIMEOUT: Duration = Duration::from_millis(400);
+
+/// A TCP connection to `addr` from a process running as uid and gid `id`.
+pub fn tcp(id: u32, addr: &str) -> Outcome {
+    let dst: SocketAddr = addr.parse().unwrap();
+    connect_as(Identity::new(id, id), Proto::Tcp, dst, TIMEOUT)
 }
 
 /// Poll `condition` every 50 ms until it holds or `limit` passes; whether it held.
