@@ -375,12 +375,27 @@ pub fn render(ruleset: &Ruleset, cgroups: &dyn CgroupIds) -> Result<Rendered, Eb
 }
 
 fn check_index(index: u32, name: &str) -> Result<(), EbpfError> {
-    if index >= layout::MAX_RULES {
+    within(
+        "ruleset entries",
+        u64::from(index) + 1,
+        layout::MAX_RULES,
+        Some(name),
+    )
+}
+
+/// `TooLarge` when `needed` entries of `what` exceed the `capacity` of their map.
+fn within(
+    what: &'static str,
+    needed: u64,
+    capacity: u32,
+    rule: Option<&str>,
+) -> Result<(), EbpfError> {
+    if needed > u64::from(capacity) {
         return Err(EbpfError::TooLarge {
-            what: "ruleset entries",
-            needed: u64::from(index) + 1,
-            capacity: u64::from(layout::MAX_RULES),
-            rule: Some(name.to_owned()),
+            what,
+            needed,
+            capacity: u64::from(capacity),
+            rule: rule.map(str::to_owned),
         });
     }
     Ok(())
@@ -452,14 +467,12 @@ fn assemble(items: &[Item<'_>]) -> Result<Tables, EbpfError> {
             ports,
         };
         if groups.last() != Some(&shape) {
-            if groups.len() >= layout::MAX_GROUPS as usize {
-                return Err(EbpfError::TooLarge {
-                    what: "groups (runs of rules with one verdict and shape)",
-                    needed: groups.len() as u64 + 1,
-                    capacity: u64::from(layout::MAX_GROUPS),
-                    rule: None,
-                });
-            }
+            within(
+                "groups (runs of rules with one verdict and shape)",
+                groups.len() as u64 + 1,
+                layout::MAX_GROUPS,
+                None,
+            )?;
             groups.push(shape);
         }
         let group = u32::try_from(groups.len() - 1).unwrap_or(u32::MAX);
@@ -498,24 +511,18 @@ fn assemble(items: &[Item<'_>]) -> Result<Tables, EbpfError> {
             target,
         });
     }
-    let capacity = u64::from(layout::MAX_MEMBERS / 2);
-    if members.len() as u64 > capacity {
-        return Err(EbpfError::TooLarge {
-            what: "member entries (identity, transport, port)",
-            needed: members.len() as u64,
-            capacity,
-            rule: None,
-        });
-    }
-    let capacity = u64::from(layout::MAX_PREFIXES / 2);
-    if prefixes.len() as u64 > capacity {
-        return Err(EbpfError::TooLarge {
-            what: "address prefixes",
-            needed: prefixes.len() as u64,
-            capacity,
-            rule: None,
-        });
-    }
+    within(
+        "member entries (identity, transport, port)",
+        members.len() as u64,
+        layout::MAX_MEMBERS / 2,
+        None,
+    )?;
+    within(
+        "address prefixes",
+        prefixes.len() as u64,
+        layout::MAX_PREFIXES / 2,
+        None,
+    )?;
     Ok((groups, members, prefixes))
 }
 
