@@ -461,3 +461,39 @@ proptest! {
         }
     }
 }
+
+/// A policy needing one group more than the map holds is refused before anything is written,
+/// with the limit named; one at the limit renders.
+#[test]
+fn a_policy_past_the_group_limit_is_refused_naming_the_limit() {
+    // Alternating verdicts: every rule starts a new group.
+    let policy = |rules: u32| {
+        (0..rules)
+            .fold(PolicyBuilder::new(), |b, i| {
+                let r = RuleBuilder::egress(&format!("r{i}")).uid(2000 + i).port(80);
+                b.rule(if i % 2 == 0 { r.allow() } else { r.deny() })
+            })
+            .build(&resolver())
+            .unwrap()
+            .policy
+            .ruleset()
+    };
+    let at_limit = render(&policy(layout::MAX_GROUPS), &TestCgroups::new());
+    assert!(at_limit.is_ok(), "{:?}", at_limit.err());
+    match render(&policy(layout::MAX_GROUPS + 1), &TestCgroups::new()) {
+        Err(EbpfError::TooLarge {
+            what,
+            needed,
+            capacity,
+            rule: None,
+        }) => {
+            assert!(what.starts_with("groups"), "{what}");
+            assert_eq!(
+                (needed, capacity),
+                (u64::from(layout::MAX_GROUPS) + 1, 4096)
+            );
+        }
+        Err(e) => panic!("expected TooLarge for groups, got {e:?}"),
+        Ok(_) => panic!("a policy past the group limit was rendered"),
+    }
+}
