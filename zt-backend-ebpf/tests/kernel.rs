@@ -244,13 +244,7 @@ fn status_counts_calls_per_rule_and_audit_names_the_refusing_rule() {
     );
 
     let status = f.backend.status().unwrap();
-    let count = |name: &str| {
-        status
-            .counters
-            .iter()
-            .find(|c| c.name == name)
-            .map(|c| c.packets)
-    };
+    let count = |name: &str| status.counter(name).map(|c| c.packets);
     assert_eq!(count("web-to-cache"), Some(2));
     assert_eq!(count("db-no-egress"), Some(1));
     assert_eq!(count("dns-for-all"), Some(0));

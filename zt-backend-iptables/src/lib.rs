@@ -790,7 +790,7 @@ mod tests {
         install(&mut b, 6379);
         let status = b.status().unwrap();
         assert!(status.installed);
-        let web = status.counters.iter().find(|c| c.name == "web").unwrap();
+        let web = status.counter("web").unwrap();
         assert_eq!((web.packets, web.bytes), (2, 120), "one rule per family");
         b.flush().unwrap();
         assert_eq!(fake.0.lock().unwrap().tables, pristine);

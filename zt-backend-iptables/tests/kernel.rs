@@ -118,13 +118,7 @@ fn only_the_allowed_uid_reaches_the_allowed_port_over_ipv4_and_ipv6(variant: Var
     let _ns = Netns::new();
     let status = scenarios::spec_scenario(&mut backend(variant));
     assert!(status.installed);
-    let count = |n: &str| {
-        status
-            .counters
-            .iter()
-            .find(|c| c.name == n)
-            .map_or(0, |c| c.packets)
-    };
+    let count = |n: &str| status.counter(n).map_or(0, |c| c.packets);
     assert!(count("root-to-redis") >= 2, "{:?}", status.counters);
     // Counters of rules the second apply kept were carried over, not reset: in both families
     // with legacy; IPv4 only with nft (ip6tables-nft-restore 1.8.9 ignores `--counters`).

@@ -185,7 +185,7 @@ fn status_sums_counters_per_policy_rule_across_set_elements() {
         }
     }
     let status = b.status().unwrap();
-    let svc3 = status.counters.iter().find(|c| c.name == "svc-3").unwrap();
+    let svc3 = status.counter("svc-3").unwrap();
     // svc-3 has two addresses (IPv4 and IPv6 sets): both elements count.
     assert_eq!((svc3.packets, svc3.bytes), (4, 200));
 }

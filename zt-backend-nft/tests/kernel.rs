@@ -26,13 +26,7 @@ fn only_the_allowed_uid_reaches_the_allowed_port_over_ipv4_and_ipv6() {
     let _ns = Netns::new();
     let status = scenarios::spec_scenario(&mut NftBackend::new());
     // Counters name the rules that matched, and survive the apply that added root's rule.
-    let count = |n: &str| {
-        status
-            .counters
-            .iter()
-            .find(|c| c.name == n)
-            .map_or(0, |c| c.packets)
-    };
+    let count = |n: &str| status.counter(n).map_or(0, |c| c.packets);
     assert!(
         count("web-to-redis") > 0 && count("root-to-redis") > 0,
         "{:?}",

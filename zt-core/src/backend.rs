@@ -388,6 +388,13 @@ pub struct Status {
     pub counters: Vec<Counter>,
 }
 
+impl Status {
+    /// The counter of the policy rule or zt entry `name`, if it is installed.
+    pub fn counter(&self, name: &str) -> Option<&Counter> {
+        self.counters.iter().find(|c| c.name == name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
