@@ -129,17 +129,17 @@ struct Decoder<'d, 'n> {
 }
 
 /// The text a decoded configuration holds: owned, or borrowed from the YAML nodes.
-trait Text<'n> {
+trait FromNodeText<'n> {
     fn of(text: &'n str) -> Self;
 }
 
-impl<'n> Text<'n> for String {
+impl<'n> FromNodeText<'n> for String {
     fn of(text: &'n str) -> Self {
         text.to_owned()
     }
 }
 
-impl<'n> Text<'n> for &'n str {
+impl<'n> FromNodeText<'n> for &'n str {
     fn of(text: &'n str) -> Self {
         text
     }
@@ -366,7 +366,11 @@ impl<'n, 'a: 'n> Decoder<'_, 'n> {
         self.diags.push(d);
     }
 
-    fn string<S: Text<'n>>(&mut self, node: &'n Node<'a>, field: Field) -> Option<Spanned<S>> {
+    fn string<S: FromNodeText<'n>>(
+        &mut self,
+        node: &'n Node<'a>,
+        field: Field,
+    ) -> Option<Spanned<S>> {
         match scalar(node) {
             Some((text, plain)) if !is_null(text, plain) => {
                 Some(Spanned::new(S::of(text), Some(node.position)))
@@ -491,7 +495,7 @@ impl<'n, 'a: 'n> Decoder<'_, 'n> {
         self.one_or_many(node, field, |d, n, f| d.port_spec(n, f))
     }
 
-    fn hosts<S: Text<'n>>(
+    fn hosts<S: FromNodeText<'n>>(
         &mut self,
         node: &'n Node<'a>,
         field: Field,
@@ -554,7 +558,11 @@ impl<'n, 'a: 'n> Decoder<'_, 'n> {
             .collect()
     }
 
-    fn rule<S: Text<'n> + Default>(&mut self, index: usize, node: &'n Node<'a>) -> RuleConfig<S> {
+    fn rule<S: FromNodeText<'n> + Default>(
+        &mut self,
+        index: usize,
+        node: &'n Node<'a>,
+    ) -> RuleConfig<S> {
         let mut r = RuleConfig {
             position: Some(node.position),
             ..RuleConfig::default()
@@ -626,7 +634,7 @@ impl<'n, 'a: 'n> Decoder<'_, 'n> {
         r
     }
 
-    fn from<S: Text<'n> + Default>(
+    fn from<S: FromNodeText<'n> + Default>(
         &mut self,
         node: &'n Node<'a>,
     ) -> Option<Spanned<FromConfig<S>>> {
@@ -652,7 +660,10 @@ impl<'n, 'a: 'n> Decoder<'_, 'n> {
         Some(Spanned::new(f, Some(node.position)))
     }
 
-    fn to<S: Text<'n> + Default>(&mut self, node: &'n Node<'a>) -> Option<Spanned<ToConfig<S>>> {
+    fn to<S: FromNodeText<'n> + Default>(
+        &mut self,
+        node: &'n Node<'a>,
+    ) -> Option<Spanned<ToConfig<S>>> {
         let [host, hosts, port, ports, protocol] = self.entries(node, Field::of("to"), &TO_KEYS)?;
         let f = |i: usize| Field::of(TO_KEYS[i].1);
         let mut t = ToConfig::default();
