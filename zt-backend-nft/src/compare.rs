@@ -6,8 +6,10 @@
 //! sets.
 
 use crate::describe;
-use crate::low::{LowElem, LowExpr, LowTable};
+use crate::low::{LowChain, LowElem, LowExpr, LowTable};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write;
 use zt_core::{Change, ChangeKind, Counter, DriftItem, DriftKind, Unit, compare};
 
 fn chain_text(c: &crate::low::LowChain) -> String {
@@ -32,11 +34,10 @@ fn rule_and_set_units(t: &LowTable) -> Vec<Unit> {
     let mut out = Vec::new();
     for c in &t.chains {
         for (i, r) in c.rules.iter().enumerate() {
-            let subject = r
-                .comment
-                .clone()
-                .unwrap_or_else(|| format!("{} rule {} (no comment)", c.name, i + 1));
-            out.push((subject, format!("{}: {r}", c.name)));
+            out.push((
+                rule_subject(c, i, r).into_owned(),
+                format!("{}: {r}", c.name),
+            ));
         }
     }
     out.extend(
@@ -71,106 +72,131 @@ pub fn units(t: &LowTable) -> Vec<Unit> {
     out
 }
 
-/// The subjects of [`units`], each once, in the order they first appear there.
-fn subject_order(t: &LowTable) -> Vec<String> {
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    let mut push = |s: String| {
-        if seen.insert(s.clone()) {
-            out.push(s);
-        }
-    };
-    for c in &t.chains {
-        push(format!("chain {}", c.name));
-    }
-    for c in &t.chains {
-        for (i, r) in c.rules.iter().enumerate() {
-            push(
-                r.comment
-                    .clone()
-                    .unwrap_or_else(|| format!("{} rule {} (no comment)", c.name, i + 1)),
-            );
-        }
-    }
-    for s in &t.sets {
-        push(format!("set {}", s.name));
-    }
-    // Element units are sorted, subject first.
-    let mut elements: Vec<String> = t
-        .sets
-        .iter()
-        .flat_map(|s| s.elements.iter().map(element_subject))
-        .collect();
-    elements.sort();
-    for e in elements {
-        push(e);
-    }
-    out
+fn element_subject(e: &LowElem) -> String {
+    element_subject_str(e).to_owned()
 }
 
-fn element_subject(e: &LowElem) -> String {
-    e.comment
-        .clone()
-        .unwrap_or_else(|| "set element (no comment)".into())
+fn element_subject_str(e: &LowElem) -> &str {
+    e.comment.as_deref().unwrap_or("set element (no comment)")
+}
+
+fn rule_subject<'a>(chain: &LowChain, i: usize, r: &'a crate::low::LowRule) -> Cow<'a, str> {
+    match &r.comment {
+        Some(c) => Cow::Borrowed(c),
+        None => Cow::Owned(format!("{} rule {} (no comment)", chain.name, i + 1)),
+    }
 }
 
 /// What apply would change to turn `current` into `desired`.
 pub fn diff(current: Option<&LowTable>, desired: &LowTable) -> Vec<Change> {
     let Some(current) = current else {
-        // Everything is new: no comparison, one addition per subject.
-        let mut lines = readable_lines(desired, None);
-        return subject_order(desired)
-            .into_iter()
-            .map(|subject| Change {
-                kind: ChangeKind::Add,
-                detail: lines
-                    .remove(&subject)
-                    .map(|l| l.join("\n"))
-                    .unwrap_or_default(),
-                subject,
-            })
-            .collect();
+        return additions(desired);
     };
     let changes = compare(&units(current), &units(desired));
     readable(changes, Some(current), desired)
 }
 
-/// The objects of a table in nft syntax, by the subject [`units`] files them under; only the
-/// subjects in `only`, when given (formatting every element of a large table costs more than
-/// the comparison that found the few that changed).
-fn readable_lines(t: &LowTable, only: Option<&HashSet<&str>>) -> HashMap<String, Vec<String>> {
-    let wanted = |subject: &str| only.is_none_or(|o| o.contains(subject));
-    let mut m: HashMap<String, Vec<String>> = HashMap::new();
-    for c in &t.chains {
-        let subject = format!("chain {}", c.name);
-        if wanted(&subject) {
-            m.entry(subject).or_default().push(describe::chain(c));
+/// Changes being collected by subject, each subject once, in the order it first comes.
+#[derive(Default)]
+struct BySubject<'a> {
+    changes: Vec<Change>,
+    at: foldhash::HashMap<Cow<'a, str>, usize>,
+}
+
+impl<'a> BySubject<'a> {
+    /// The detail of `subject`'s change, ready for one more line.
+    fn line(&mut self, subject: Cow<'a, str>) -> &mut String {
+        let i = match self.at.get(subject.as_ref()) {
+            Some(&i) => i,
+            None => {
+                self.changes.push(Change {
+                    kind: ChangeKind::Add,
+                    subject: subject.as_ref().to_owned(),
+                    detail: String::new(),
+                });
+                self.at.insert(subject, self.changes.len() - 1);
+                self.changes.len() - 1
+            }
+        };
+        let detail = &mut self.changes[i].detail;
+        if !detail.is_empty() {
+            detail.push('\n');
         }
+        detail
+    }
+}
+
+/// A table that is not in the kernel yet, as additions: one per subject, in the order of
+/// [`units`] (chains, rules in order, set definitions, elements sorted by subject), each
+/// detail the subject's objects in nft syntax. Nothing to compare, so this only formats —
+/// each element once, straight into its change.
+fn additions(t: &LowTable) -> Vec<Change> {
+    let mut out = BySubject::default();
+    for c in &t.chains {
+        let line = describe::chain(c);
+        out.line(Cow::Owned(format!("chain {}", c.name)))
+            .push_str(&line);
+    }
+    for c in &t.chains {
         for (i, r) in c.rules.iter().enumerate() {
-            let subject = r
-                .comment
-                .clone()
-                .unwrap_or_else(|| format!("{} rule {} (no comment)", c.name, i + 1));
-            if wanted(&subject) {
-                m.entry(subject)
-                    .or_default()
-                    .push(format!("{}: {}", c.name, describe::rule(r)));
+            let line = describe::rule(r);
+            let _ = write!(out.line(rule_subject(c, i, r)), "{}: {line}", c.name);
+        }
+    }
+    for s in &t.sets {
+        let line = describe::set(s);
+        out.line(Cow::Owned(format!("set {}", s.name)))
+            .push_str(&line);
+    }
+    // Sorted by subject; a stable sort keeps one subject's elements in set order.
+    let mut elements: Vec<(&str, usize, &LowElem)> = t
+        .sets
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| {
+            s.elements
+                .iter()
+                .map(move |e| (element_subject_str(e), i, e))
+        })
+        .collect();
+    elements.sort_by(|a, b| a.0.cmp(b.0));
+    let formats: Vec<describe::Elements> = t.sets.iter().map(describe::Elements::of).collect();
+    for (subject, i, e) in elements {
+        let line = out.line(Cow::Borrowed(subject));
+        let _ = write!(line, "set {}: ", t.sets[i].name);
+        formats[i].write(line, e);
+    }
+    out.changes
+}
+
+/// The objects of a table in nft syntax, by the subject [`units`] files them under; only the
+/// subjects in `only` (formatting every element of a large table costs more than the
+/// comparison that found the few that changed).
+fn readable_lines(t: &LowTable, only: &HashSet<&str>) -> HashMap<String, Vec<String>> {
+    let mut m: HashMap<String, Vec<String>> = HashMap::new();
+    let mut push = |subject: &str, line: String| {
+        if only.contains(subject) {
+            m.entry(subject.to_owned()).or_default().push(line);
+        }
+    };
+    for c in &t.chains {
+        push(&format!("chain {}", c.name), describe::chain(c));
+        for (i, r) in c.rules.iter().enumerate() {
+            let subject = rule_subject(c, i, r);
+            if only.contains(subject.as_ref()) {
+                push(&subject, format!("{}: {}", c.name, describe::rule(r)));
             }
         }
     }
     for s in &t.sets {
-        let subject = format!("set {}", s.name);
-        if wanted(&subject) {
-            m.entry(subject).or_default().push(describe::set(s));
-        }
+        push(&format!("set {}", s.name), describe::set(s));
+        let format = describe::Elements::of(s);
         for e in &s.elements {
-            let subject = element_subject(e);
-            if wanted(&subject) {
-                m.entry(subject).or_default().push(format!(
-                    "set {}: {}",
-                    s.name,
-                    describe::element(s, e)
-                ));
+            let subject = element_subject_str(e);
+            if only.contains(subject) {
+                let mut line = format!("set {}: ", s.name);
+                format.write(&mut line, e);
+                push(subject, line);
             }
         }
     }
@@ -183,9 +209,9 @@ fn readable_lines(t: &LowTable, only: Option<&HashSet<&str>>) -> HashMap<String,
 fn readable(changes: Vec<Change>, current: Option<&LowTable>, desired: &LowTable) -> Vec<Change> {
     let subjects: HashSet<&str> = changes.iter().map(|c| c.subject.as_str()).collect();
     let now = current
-        .map(|c| readable_lines(c, Some(&subjects)))
+        .map(|c| readable_lines(c, &subjects))
         .unwrap_or_default();
-    let want = readable_lines(desired, Some(&subjects));
+    let want = readable_lines(desired, &subjects);
     drop(subjects);
     changes
         .into_iter()

@@ -19,8 +19,8 @@ use crate::model::{
     Chain, CtStates, Dir, Element, Family, Field, Hook, L4, RejectWith, Rule, Set, Stmt, Table,
     Value,
 };
+use foldhash::HashMap;
 use ipnet::IpNet;
-use std::collections::HashMap;
 use zt_core::policy::{Identity, Protocol};
 use zt_core::ruleset::{Hook as EntryHook, ICMPV6_LINK_TYPES, LogSpec, Matcher, Origin};
 use zt_core::{Entry, RuleMatch, Ruleset, Verdict};
@@ -33,9 +33,10 @@ pub const SET_MIN_TUPLES: usize = 4;
 pub const REJECT_CHAIN: &str = "zt-reject";
 
 /// One point of a rule's match: a sender, at most one network, protocol and port range.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Tuple {
-    identity: Identity,
+/// It borrows the rule's identity: a large run holds thousands of tuples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Tuple<'a> {
+    identity: &'a Identity,
     /// A family restriction without a network (`0.0.0.0/0`, or ICMP of one family).
     family: Option<Family>,
     net: Option<IpNet>,
@@ -51,7 +52,7 @@ fn family(n: &IpNet) -> Family {
 }
 
 /// Every tuple of a rule's match.
-fn tuples(m: &RuleMatch) -> Vec<Tuple> {
+fn tuples(m: &RuleMatch) -> Vec<Tuple<'_>> {
     // (family restriction, network) pairs.
     let mut places: Vec<(Option<Family>, Option<IpNet>)> = Vec::new();
     if m.peers.is_any() {
@@ -103,7 +104,7 @@ fn tuples(m: &RuleMatch) -> Vec<Tuple> {
         for l4 in protos(fam_of_place) {
             for ports in &ranges {
                 out.push(Tuple {
-                    identity: m.identity.clone(),
+                    identity: &m.identity,
                     family: if net.is_some() { None } else { fam },
                     net,
                     l4,
@@ -118,7 +119,7 @@ fn tuples(m: &RuleMatch) -> Vec<Tuple> {
 /// The statements matching one tuple, in nft's order.
 fn tuple_stmts(t: &Tuple, dir: Dir) -> Vec<Stmt> {
     let mut s = Vec::with_capacity(4);
-    match &t.identity {
+    match t.identity {
         Identity::Any => {}
         Identity::User { uid, .. } => s.push(Stmt::SkUid(*uid)),
         Identity::Group { gid, .. } => s.push(Stmt::SkGid(*gid)),
@@ -141,43 +142,46 @@ fn tuple_stmts(t: &Tuple, dir: Dir) -> Vec<Stmt> {
     s
 }
 
-/// The key shape of a tuple in a set: its fields and any family restriction outside the key.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// The key shape of a tuple in a set: its fields (at most four: identity, network, protocol,
+/// port; held inline, as every tuple of a run has one) and any family restriction outside the
+/// key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Shape {
-    fields: Vec<Field>,
+    fields: [Option<Field>; 4],
     family: Option<Family>,
+}
+
+impl Shape {
+    fn fields(&self) -> Vec<Field> {
+        self.fields.iter().flatten().copied().collect()
+    }
 }
 
 /// The shape and key values of a tuple, when it can live in a set (two fields or more, and
 /// no cgroup: nftables cannot key a set by a cgroup at an ancestor level).
 fn keyed(t: &Tuple, dir: Dir) -> Option<(Shape, Vec<Value>)> {
-    let mut fields = Vec::with_capacity(4);
+    let mut fields = [None; 4];
     let mut values = Vec::with_capacity(4);
-    match &t.identity {
+    let mut push = |field: Field, value: Value| {
+        fields[values.len()] = Some(field);
+        values.push(value);
+    };
+    match t.identity {
         Identity::Any => {}
-        Identity::User { uid, .. } => {
-            fields.push(Field::SkUid);
-            values.push(Value::Id(*uid));
-        }
-        Identity::Group { gid, .. } => {
-            fields.push(Field::SkGid);
-            values.push(Value::Id(*gid));
-        }
+        Identity::User { uid, .. } => push(Field::SkUid, Value::Id(*uid)),
+        Identity::Group { gid, .. } => push(Field::SkGid, Value::Id(*gid)),
         Identity::Cgroup(_) => return None,
     }
     if let Some(n) = t.net {
-        fields.push(Field::Addr(family(&n), dir));
-        values.push(Value::Net(n));
+        push(Field::Addr(family(&n), dir), Value::Net(n));
     }
     if let Some(l4) = t.l4 {
-        fields.push(Field::L4Proto);
-        values.push(Value::Proto(l4));
+        push(Field::L4Proto, Value::Proto(l4));
     }
     if let Some((a, b)) = t.ports {
-        fields.push(Field::Port(Dir::Dst));
-        values.push(Value::Ports(a, b));
+        push(Field::Port(Dir::Dst), Value::Ports(a, b));
     }
-    (fields.len() >= 2).then_some((
+    (values.len() >= 2).then_some((
         Shape {
             fields,
             family: t.family,
@@ -228,8 +232,9 @@ enum Placement {
     Conflicts,
 }
 
-/// The exact fields of a key (ids and protocol), by position.
-type ExactKey = Vec<(usize, u64)>;
+/// The exact fields of a key: its id and its protocol. Every element of a set has the same
+/// fields, so the values alone tell two keys apart.
+type ExactKey = (Option<u32>, Option<u8>);
 
 /// A set being filled, with indexes that keep overlap checks cheap: elements by their exact
 /// key fields (ids, protocol), and among those, single-port elements by port apart from
@@ -243,15 +248,15 @@ struct Filling {
 }
 
 fn exact_key(values: &[Value]) -> ExactKey {
-    values
-        .iter()
-        .enumerate()
-        .filter_map(|(i, v)| match v {
-            Value::Id(n) => Some((i, u64::from(*n))),
-            Value::Proto(p) => Some((i, u64::from(p.number()))),
-            _ => None,
-        })
-        .collect()
+    let mut key = (None, None);
+    for v in values {
+        match v {
+            Value::Id(n) => key.0 = Some(*n),
+            Value::Proto(p) => key.1 = Some(p.number()),
+            Value::Net(_) | Value::Ports(..) => {}
+        }
+    }
+    key
 }
 
 /// The single port of a key, if it has a port field holding one port.
@@ -278,26 +283,23 @@ impl Filling {
                 interval: false,
                 elements: Vec::new(),
             },
-            by_exact: HashMap::new(),
-            by_port: HashMap::new(),
-            ranged: HashMap::new(),
+            by_exact: HashMap::default(),
+            by_port: HashMap::default(),
+            ranged: HashMap::default(),
         }
     }
 
     fn place(&self, values: &[Value]) -> Placement {
         let key = exact_key(values);
         let none: &[usize] = &[];
-        let candidates: Box<dyn Iterator<Item = &usize>> = match single_port(values) {
-            Some(port) => Box::new(
-                self.by_port
-                    .get(&(key.clone(), port))
-                    .map_or(none, Vec::as_slice)
-                    .iter()
-                    .chain(self.ranged.get(&key).map_or(none, Vec::as_slice)),
+        let (first, then) = match single_port(values) {
+            Some(port) => (
+                self.by_port.get(&(key, port)).map_or(none, Vec::as_slice),
+                self.ranged.get(&key).map_or(none, Vec::as_slice),
             ),
-            None => Box::new(self.by_exact.get(&key).map_or(none, Vec::as_slice).iter()),
+            None => (self.by_exact.get(&key).map_or(none, Vec::as_slice), none),
         };
-        for &i in candidates {
+        for &i in first.iter().chain(then) {
             let old = &self.set.elements[i].values;
             let mut all_contain = true;
             let mut disjoint = false;
@@ -332,14 +334,8 @@ impl Filling {
         let index = self.set.elements.len();
         let key = exact_key(&values);
         match single_port(&values) {
-            Some(port) => self
-                .by_port
-                .entry((key.clone(), port))
-                .or_default()
-                .push(index),
-            None if has_port_range(&values) => {
-                self.ranged.entry(key.clone()).or_default().push(index)
-            }
+            Some(port) => self.by_port.entry((key, port)).or_default().push(index),
+            None if has_port_range(&values) => self.ranged.entry(key).or_default().push(index),
             // Without a port field every element has the same port shape: only by_exact.
             None => {}
         }
@@ -353,38 +349,40 @@ impl Filling {
 
 /// A run of consecutive rules being collected for one hook: the rules (for plain rules, if
 /// the run stays small) and the sets they fill (if it does not).
-struct Run {
+struct Run<'a> {
     verdict: Vec<Stmt>,
-    rules: Vec<(String, Vec<Tuple>)>,
+    /// The rules, while the run is small enough to stay plain rules.
+    rules: Vec<(&'a str, Vec<Tuple<'a>>)>,
     tuples: usize,
-    /// Shapes in order of first use, and the set each is filling.
-    order: Vec<Shape>,
-    fillings: HashMap<Shape, Filling>,
+    /// Shapes in order of first use, each with the set it is filling (a run has a handful).
+    fillings: Vec<(Shape, Filling)>,
 }
 
-impl Run {
+impl<'a> Run<'a> {
     fn new(verdict: Vec<Stmt>) -> Self {
         Self {
             verdict,
             rules: Vec::new(),
             tuples: 0,
-            order: Vec::new(),
-            fillings: HashMap::new(),
+            fillings: Vec::new(),
         }
+    }
+
+    fn filling(&self, shape: &Shape) -> Option<usize> {
+        self.fillings.iter().position(|(s, _)| s == shape)
     }
 
     /// Add a rule whose tuples are all keyed; `false` (and nothing added) when one of them
     /// partly overlaps an element already in the run's sets.
-    fn add(&mut self, name: &str, tuples: &[Tuple], dir: Dir) -> bool {
+    fn add(&mut self, name: &'a str, tuples: &[Tuple<'a>], dir: Dir) -> bool {
         let mut placed = Vec::with_capacity(tuples.len());
         for t in tuples {
             let Some((shape, values)) = keyed(t, dir) else {
                 return false;
             };
             let placement = self
-                .fillings
-                .get(&shape)
-                .map_or(Placement::New, |f| f.place(&values));
+                .filling(&shape)
+                .map_or(Placement::New, |i| self.fillings[i].1.place(&values));
             match placement {
                 Placement::Conflicts => return false,
                 Placement::Covered => {}
@@ -392,26 +390,31 @@ impl Run {
             }
         }
         for (shape, values) in placed {
-            let filling = self.fillings.entry(shape.clone()).or_insert_with(|| {
-                self.order.push(shape.clone());
-                Filling::new(shape.fields.clone())
+            let i = self.filling(&shape).unwrap_or_else(|| {
+                self.fillings.push((shape, Filling::new(shape.fields())));
+                self.fillings.len() - 1
             });
-            filling.push(values, name);
+            self.fillings[i].1.push(values, name);
         }
         self.tuples += tuples.len();
-        self.rules.push((name.to_owned(), tuples.to_vec()));
+        if self.tuples < SET_MIN_TUPLES {
+            self.rules.push((name, tuples.to_vec()));
+        } else {
+            // The run will be set lookups: its rules are no longer needed.
+            self.rules = Vec::new();
+        }
         true
     }
 }
 
 /// Builds the table.
-struct Compiler {
+struct Compiler<'a> {
     name: String,
     output: Vec<Rule>,
     input: Vec<Rule>,
     sets: Vec<Set>,
     helpers: Vec<Chain>,
-    runs: [Option<Run>; 2],
+    runs: [Option<Run<'a>>; 2],
     next_set: usize,
 }
 
@@ -449,7 +452,7 @@ fn ranges(types: &[u8]) -> Vec<(u8, u8)> {
     out
 }
 
-impl Compiler {
+impl<'a> Compiler<'a> {
     fn chain(&mut self, h: Hook) -> &mut Vec<Rule> {
         match h {
             Hook::Output => &mut self.output,
@@ -540,7 +543,7 @@ impl Compiler {
 
     /// Emit what a finished run holds: plain rules when small, set lookups otherwise.
     fn close(&mut self, h: Hook) {
-        let Some(mut run) = self.runs[hook_index(h)].take() else {
+        let Some(run) = self.runs[hook_index(h)].take() else {
             return;
         };
         let dir = dir_of(h);
@@ -555,10 +558,7 @@ impl Compiler {
             }
             return;
         }
-        for shape in std::mem::take(&mut run.order) {
-            let Some(mut filling) = run.fillings.remove(&shape) else {
-                continue;
-            };
+        for (shape, mut filling) in run.fillings {
             let name = format!("s{}", self.next_set);
             self.next_set += 1;
             filling.set.name = name.clone();
@@ -566,14 +566,14 @@ impl Compiler {
             if let Some(f) = shape.family {
                 stmts.push(Stmt::NfProto(f));
             }
-            stmts.push(Stmt::Lookup(shape.fields.clone(), name.clone()));
+            stmts.push(Stmt::Lookup(filling.set.fields.clone(), name.clone()));
             stmts.extend(run.verdict.iter().cloned());
             self.plain(h, stmts, &format!("zt:set:{name}"));
             self.sets.push(filling.set);
         }
     }
 
-    fn policy_rule(&mut self, e: &Entry, m: &RuleMatch, v: Verdict) {
+    fn policy_rule(&mut self, e: &'a Entry, m: &'a RuleMatch, v: Verdict) {
         let verdict = self.verdict(e, v);
         let ts = tuples(m);
         for &h in hooks(e.hook()) {
@@ -590,7 +590,7 @@ impl Compiler {
             let mut run = Run::new(verdict.clone());
             if !run.add(e.name(), &ts, dir) {
                 // Not keyable (a cgroup, or a single-field match): a run of its own, plain.
-                run.rules.push((e.name().to_owned(), ts.clone()));
+                run.rules.push((e.name(), ts.clone()));
                 run.tuples = 0;
                 self.runs[i] = Some(run);
                 self.close(h);

@@ -250,35 +250,54 @@ pub fn set(s: &LowSet) -> String {
 
 /// An element of `s` in nft syntax.
 pub fn element(s: &LowSet, e: &LowElem) -> String {
-    let types = key_types(s);
-    let interval = s.flags & INTERVAL != 0;
-    let fields: Vec<u8> = if s.fields.is_empty() {
-        types.iter().map(|t| type_len(*t)).collect()
-    } else {
-        s.fields.clone()
-    };
-    let start = split(&e.key, &fields);
-    let end = e.key_end.as_deref().map(|k| split(k, &fields));
-    let mut parts = Vec::new();
-    for (i, value) in start.iter().enumerate() {
-        let t = types.get(i).copied().unwrap_or(0);
-        let first = field_value(t, value, interval);
-        let last = end
-            .as_ref()
-            .and_then(|end| end.get(i))
-            .map(|v| field_value(t, v, interval));
-        parts.push(match last {
-            Some(last) if last != first => range(
-                t,
-                value,
-                end.as_ref().and_then(|e| e.get(i)).copied(),
-                first,
-                last,
-            ),
-            _ => first,
-        });
+    let mut out = String::new();
+    Elements::of(s).write(&mut out, e);
+    out
+}
+
+/// How the elements of one set read: its key's datatypes and field lengths, worked out once
+/// for all its elements (a plan of a large policy describes tens of thousands).
+pub struct Elements {
+    types: Vec<u32>,
+    fields: Vec<u8>,
+    interval: bool,
+}
+
+impl Elements {
+    /// The formatter for the elements of `s`.
+    pub fn of(s: &LowSet) -> Self {
+        let types = key_types(s);
+        let fields: Vec<u8> = if s.fields.is_empty() {
+            types.iter().map(|t| type_len(*t)).collect()
+        } else {
+            s.fields.clone()
+        };
+        Self {
+            types,
+            fields,
+            interval: s.flags & INTERVAL != 0,
+        }
     }
-    format!("element {{ {} }}", parts.join(" . "))
+
+    /// Append element `e` in nft syntax (`element { 1001 . 10.0.0.0/24 . tcp . 6379 }`).
+    pub fn write(&self, out: &mut String, e: &LowElem) {
+        out.push_str("element { ");
+        let start = split(&e.key, &self.fields);
+        let end = e.key_end.as_deref().map(|k| split(k, &self.fields));
+        for (i, first) in start.iter().enumerate() {
+            if i > 0 {
+                out.push_str(" . ");
+            }
+            let t = self.types.get(i).copied().unwrap_or(0);
+            field_value(out, t, first, self.interval);
+            // Every field format tells different bytes apart, so equal bytes are one value.
+            match end.as_ref().and_then(|end| end.get(i)) {
+                Some(last) if last != first => range(out, t, first, last, self.interval),
+                _ => {}
+            }
+        }
+        out.push_str(" }");
+    }
 }
 
 const INTERVAL: u32 = 0x4;
@@ -325,12 +344,12 @@ fn type_name(t: u32) -> &'static str {
     }
 }
 
-/// The fields of a concatenated key (each padded to 4 bytes).
+/// The fields of a concatenated key (each padded to 4 bytes); at most four in zt's sets.
 fn split<'a>(key: &'a [u8], fields: &[u8]) -> Vec<&'a [u8]> {
     if fields.is_empty() {
         return vec![key];
     }
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(fields.len());
     let mut at = 0usize;
     for &len in fields {
         let len = usize::from(len);
@@ -340,32 +359,46 @@ fn split<'a>(key: &'a [u8], fields: &[u8]) -> Vec<&'a [u8]> {
     out
 }
 
-fn field_value(t: u32, v: &[u8], interval: bool) -> String {
-    match (t, v) {
+/// Append one field's value.
+fn field_value(out: &mut String, t: u32, v: &[u8], interval: bool) {
+    let _ = match (t, v) {
         (TYPE_UID | TYPE_GID, [a, b, c, d]) => {
             // Interval sets hold ids in network byte order (zt converts them with byteorder).
-            if interval {
-                u32::from_be_bytes([*a, *b, *c, *d]).to_string()
+            let id = if interval {
+                u32::from_be_bytes([*a, *b, *c, *d])
             } else {
-                u32::from_le_bytes([*a, *b, *c, *d]).to_string()
-            }
+                u32::from_le_bytes([*a, *b, *c, *d])
+            };
+            write!(out, "{id}")
         }
-        (TYPE_IPADDR | TYPE_IP6ADDR, _) => address(v, None),
-        (TYPE_INET_PROTOCOL, [p]) => proto_name(*p),
-        (TYPE_INET_SERVICE, [a, b]) => u16::from_be_bytes([*a, *b]).to_string(),
-        _ => hex(v),
-    }
+        (TYPE_IPADDR, [a, b, c, d]) => write!(out, "{}", Ipv4Addr::new(*a, *b, *c, *d)),
+        (TYPE_IPADDR | TYPE_IP6ADDR, _) => {
+            out.push_str(&address(v, None));
+            Ok(())
+        }
+        (TYPE_INET_PROTOCOL, [p]) => {
+            out.push_str(&proto_name(*p));
+            Ok(())
+        }
+        (TYPE_INET_SERVICE, [a, b]) => write!(out, "{}", u16::from_be_bytes([*a, *b])),
+        _ => {
+            out.push_str(&hex(v));
+            Ok(())
+        }
+    };
 }
 
-/// An interval: a prefix when it is one, else `first-last`.
-fn range(t: u32, start: &[u8], end: Option<&[u8]>, first: String, last: String) -> String {
+/// Append the end of an interval whose start is written: `/len` when it is a prefix, else
+/// `-last`.
+fn range(out: &mut String, t: u32, start: &[u8], end: &[u8], interval: bool) {
     if matches!(t, TYPE_IPADDR | TYPE_IP6ADDR)
-        && let Some(end) = end
         && let Some(len) = prefix_of(start, end)
     {
-        return format!("{first}/{len}");
+        let _ = write!(out, "/{len}");
+        return;
     }
-    format!("{first}-{last}")
+    out.push('-');
+    field_value(out, t, end, interval);
 }
 
 /// The prefix length when `[start, end]` is exactly one prefix.

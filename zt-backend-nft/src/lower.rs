@@ -67,9 +67,15 @@ fn addr_offset(f: Family, d: Dir) -> u32 {
 }
 
 fn addr_bytes(ip: std::net::IpAddr) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16);
+    push_addr(&mut out, ip);
+    out
+}
+
+fn push_addr(out: &mut Vec<u8>, ip: std::net::IpAddr) {
     match ip {
-        std::net::IpAddr::V4(a) => a.octets().to_vec(),
-        std::net::IpAddr::V6(a) => a.octets().to_vec(),
+        std::net::IpAddr::V4(a) => out.extend_from_slice(&a.octets()),
+        std::net::IpAddr::V6(a) => out.extend_from_slice(&a.octets()),
     }
 }
 
@@ -355,26 +361,31 @@ fn chain(c: &Chain, intervals: &Intervals<'_>) -> Result<LowChain, String> {
 
 /// The first and last bytes of a value, padded to its field's 4-byte slot (ids in network
 /// order in interval sets, host order in hash sets, as the lookups load them).
-fn value_bytes(v: &Value, interval: bool) -> (Vec<u8>, Vec<u8>) {
-    let pad = |mut b: Vec<u8>| {
-        b.resize(b.len().div_ceil(4) * 4, 0);
-        b
+/// Append a value's first and last key bytes, each field padded to 4 bytes.
+fn value_bytes(key: &mut Vec<u8>, end: &mut Vec<u8>, v: &Value, interval: bool) {
+    let (first, last) = match v {
+        Value::Id(n) if interval => (n.to_be_bytes(), n.to_be_bytes()),
+        Value::Id(n) => (n.to_ne_bytes(), n.to_ne_bytes()),
+        Value::Net(n) => {
+            push_addr(key, n.network());
+            push_addr(end, n.broadcast());
+            return;
+        }
+        Value::Proto(p) => ([p.number(), 0, 0, 0], [p.number(), 0, 0, 0]),
+        Value::Ports(a, b) => {
+            let (a, b) = (a.to_be_bytes(), b.to_be_bytes());
+            ([a[0], a[1], 0, 0], [b[0], b[1], 0, 0])
+        }
     };
-    match v {
-        Value::Id(n) if interval => (n.to_be_bytes().to_vec(), n.to_be_bytes().to_vec()),
-        Value::Id(n) => (n.to_ne_bytes().to_vec(), n.to_ne_bytes().to_vec()),
-        Value::Net(n) => (addr_bytes(n.network()), addr_bytes(n.broadcast())),
-        Value::Proto(p) => (pad(vec![p.number()]), pad(vec![p.number()])),
-        Value::Ports(a, b) => (pad(a.to_be_bytes().to_vec()), pad(b.to_be_bytes().to_vec())),
-    }
+    key.extend(first);
+    end.extend(last);
 }
 
 fn element(e: &Element, interval: bool) -> LowElem {
-    let (mut key, mut end) = (Vec::new(), Vec::new());
+    // At most four fields of up to 16 bytes.
+    let (mut key, mut end) = (Vec::with_capacity(28), Vec::with_capacity(28));
     for v in &e.values {
-        let (a, b) = value_bytes(v, interval);
-        key.extend(a);
-        end.extend(b);
+        value_bytes(&mut key, &mut end, v, interval);
     }
     LowElem {
         key,

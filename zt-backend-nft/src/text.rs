@@ -9,7 +9,7 @@ use crate::model::{
     Chain, CtStates, Dir, Element, Family, Field, Hook, RejectWith, Rule, Set, Stmt, Table, Value,
 };
 use ipnet::IpNet;
-use std::fmt::Write;
+use std::fmt::{self, Write};
 use zt_core::policy::{LogRate, RateUnit};
 
 fn family_word(f: Family) -> &'static str {
@@ -26,19 +26,29 @@ fn dir_word(d: Dir, what: &str) -> String {
     }
 }
 
-fn net(n: &IpNet) -> String {
-    if n.prefix_len() == n.max_prefix_len() {
-        n.addr().to_string()
-    } else {
-        n.to_string()
+/// A network as nft writes it: a lone address without `/32` or `/128`.
+struct Net<'a>(&'a IpNet);
+
+impl fmt::Display for Net<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0;
+        if n.prefix_len() == n.max_prefix_len() {
+            write!(f, "{}", n.addr())
+        } else {
+            write!(f, "{n}")
+        }
     }
 }
 
-fn ports(a: u16, b: u16) -> String {
-    if a == b {
-        a.to_string()
-    } else {
-        format!("{a}-{b}")
+/// A port or a range of ports.
+struct Ports(u16, u16);
+
+impl fmt::Display for Ports {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.0, self.1) {
+            (a, b) if a == b => write!(f, "{a}"),
+            (a, b) => write!(f, "{a}-{b}"),
+        }
     }
 }
 
@@ -92,10 +102,10 @@ pub fn stmt(s: &Stmt) -> String {
             } else {
                 Family::V6
             };
-            format!("{} {} {}", family_word(fam), dir_word(*d, "addr"), net(n))
+            format!("{} {} {}", family_word(fam), dir_word(*d, "addr"), Net(n))
         }
         Stmt::Port(p, d, a, b) => {
-            format!("{} {} {}", p.name(), dir_word(*d, "port"), ports(*a, *b))
+            format!("{} {} {}", p.name(), dir_word(*d, "port"), Ports(*a, *b))
         }
         Stmt::Icmpv6Type(a, b) => {
             if a == b {
@@ -121,18 +131,21 @@ pub fn stmt(s: &Stmt) -> String {
     }
 }
 
-fn value(v: &Value) -> String {
-    match v {
-        Value::Id(n) => n.to_string(),
-        Value::Net(n) => net(n),
-        Value::Proto(p) => p.name().to_owned(),
-        Value::Ports(a, b) => ports(*a, *b),
+/// Append an element: its values joined by ` . `, then its comment. Written in place, as a
+/// large policy has tens of thousands.
+fn element(out: &mut String, e: &Element) {
+    for (i, v) in e.values.iter().enumerate() {
+        if i > 0 {
+            out.push_str(" . ");
+        }
+        let _ = match v {
+            Value::Id(n) => write!(out, "{n}"),
+            Value::Net(n) => write!(out, "{}", Net(n)),
+            Value::Proto(p) => out.write_str(p.name()),
+            Value::Ports(a, b) => write!(out, "{}", Ports(*a, *b)),
+        };
     }
-}
-
-fn element(e: &Element) -> String {
-    let values: Vec<String> = e.values.iter().map(value).collect();
-    format!("{} comment \"{}\"", values.join(" . "), e.comment)
+    let _ = write!(out, " comment \"{}\"", e.comment);
 }
 
 fn rule(out: &mut String, r: &Rule) {
@@ -153,7 +166,10 @@ fn set(out: &mut String, s: &Set) {
         let last = s.elements.len() - 1;
         for (i, e) in s.elements.iter().enumerate() {
             let sep = if i == last { "" } else { "," };
-            let _ = writeln!(out, "\t\t\t{}{sep}", element(e));
+            out.push_str("\t\t\t");
+            element(out, e);
+            out.push_str(sep);
+            out.push('\n');
         }
         let _ = writeln!(out, "\t\t}}");
     }
