@@ -112,7 +112,8 @@ impl<'a> BySubject<'a> {
                 self.changes.push(Change {
                     kind: ChangeKind::Add,
                     subject: subject.as_ref().to_owned(),
-                    detail: String::new(),
+                    // Room for a line or two without growing.
+                    detail: String::with_capacity(96),
                 });
                 self.at.insert(subject, self.changes.len() - 1);
                 self.changes.len() - 1

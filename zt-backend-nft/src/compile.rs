@@ -62,54 +62,44 @@ fn tuples(m: &RuleMatch) -> Vec<Tuple<'_>> {
             places.push((None, None));
         }
     } else {
-        let v4 = m.peers.v4();
-        let v6 = m.peers.v6();
-        for (fam, nets) in [
-            (
-                Family::V4,
-                v4.nets()
-                    .map(|n| n.iter().map(|&x| IpNet::V4(x)).collect::<Vec<_>>()),
-            ),
-            (
-                Family::V6,
-                v6.nets()
-                    .map(|n| n.iter().map(|&x| IpNet::V6(x)).collect::<Vec<_>>()),
-            ),
-        ] {
-            match nets {
-                None => places.push((Some(fam), None)),
-                Some(list) => places.extend(list.into_iter().map(|n| (Some(fam), Some(n)))),
-            }
+        match m.peers.v4().nets() {
+            None => places.push((Some(Family::V4), None)),
+            Some(nets) => places.extend(nets.iter().map(|&n| (Some(Family::V4), Some(n.into())))),
+        }
+        match m.peers.v6().nets() {
+            None => places.push((Some(Family::V6), None)),
+            Some(nets) => places.extend(nets.iter().map(|&n| (Some(Family::V6), Some(n.into())))),
         }
     }
-    let protos = |fam: Option<Family>| -> Vec<Option<L4>> {
+    let protos = |fam: Option<Family>| -> &'static [Option<L4>] {
         match m.protocol {
-            Protocol::Any => vec![None],
-            Protocol::Tcp => vec![Some(L4::Tcp)],
-            Protocol::Udp => vec![Some(L4::Udp)],
-            Protocol::Both => vec![Some(L4::Tcp), Some(L4::Udp)],
+            Protocol::Any => &[None],
+            Protocol::Tcp => &[Some(L4::Tcp)],
+            Protocol::Udp => &[Some(L4::Udp)],
+            Protocol::Both => &[Some(L4::Tcp), Some(L4::Udp)],
             Protocol::Icmp => match fam {
-                Some(Family::V6) => vec![Some(L4::Icmpv6)],
-                _ => vec![Some(L4::Icmp)],
+                Some(Family::V6) => &[Some(L4::Icmpv6)],
+                _ => &[Some(L4::Icmp)],
             },
         }
     };
-    let ranges: Vec<Option<(u16, u16)>> = match m.ports.ranges() {
-        None => vec![None],
-        Some(r) => r.iter().map(|x| Some((x.first(), x.last()))).collect(),
-    };
-    let mut out = Vec::new();
+    let ranges = m.ports.ranges();
+    let mut out = Vec::with_capacity(places.len() * ranges.map_or(1, <[_]>::len));
     for (fam, net) in places {
         let fam_of_place = fam.or(net.as_ref().map(family));
-        for l4 in protos(fam_of_place) {
-            for ports in &ranges {
+        for &l4 in protos(fam_of_place) {
+            let mut push = |ports| {
                 out.push(Tuple {
                     identity: &m.identity,
                     family: if net.is_some() { None } else { fam },
                     net,
                     l4,
-                    ports: *ports,
+                    ports,
                 });
+            };
+            match ranges {
+                None => push(None),
+                Some(r) => r.iter().for_each(|x| push(Some((x.first(), x.last())))),
             }
         }
     }

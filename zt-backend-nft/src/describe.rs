@@ -282,16 +282,15 @@ impl Elements {
     /// Append element `e` in nft syntax (`element { 1001 . 10.0.0.0/24 . tcp . 6379 }`).
     pub fn write(&self, out: &mut String, e: &LowElem) {
         out.push_str("element { ");
-        let start = split(&e.key, &self.fields);
-        let end = e.key_end.as_deref().map(|k| split(k, &self.fields));
-        for (i, first) in start.iter().enumerate() {
+        let mut end = e.key_end.as_deref().map(|k| split(k, &self.fields));
+        for (i, first) in split(&e.key, &self.fields).enumerate() {
             if i > 0 {
                 out.push_str(" . ");
             }
             let t = self.types.get(i).copied().unwrap_or(0);
             field_value(out, t, first, self.interval);
             // Every field format tells different bytes apart, so equal bytes are one value.
-            match end.as_ref().and_then(|end| end.get(i)) {
+            match end.as_mut().and_then(Iterator::next) {
                 Some(last) if last != first => range(out, t, first, last, self.interval),
                 _ => {}
             }
@@ -344,19 +343,18 @@ fn type_name(t: u32) -> &'static str {
     }
 }
 
-/// The fields of a concatenated key (each padded to 4 bytes); at most four in zt's sets.
-fn split<'a>(key: &'a [u8], fields: &[u8]) -> Vec<&'a [u8]> {
-    if fields.is_empty() {
-        return vec![key];
-    }
-    let mut out = Vec::with_capacity(fields.len());
+/// The fields of a concatenated key (each padded to 4 bytes), or the whole key when the set
+/// gives no field lengths.
+fn split<'a>(key: &'a [u8], fields: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
+    let whole = fields.is_empty().then_some(key);
     let mut at = 0usize;
-    for &len in fields {
+    let parts = fields.iter().map(move |&len| {
         let len = usize::from(len);
-        out.push(key.get(at..at + len).unwrap_or(&[]));
+        let part = key.get(at..at + len).unwrap_or(&[]);
         at += len.div_ceil(4) * 4;
-    }
-    out
+        part
+    });
+    whole.into_iter().chain(parts)
 }
 
 /// Append one field's value.
