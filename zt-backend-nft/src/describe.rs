@@ -482,9 +482,5 @@ fn le_u32(data: &[u8]) -> String {
 }
 
 fn hex(data: &[u8]) -> String {
-    let mut s = String::from("0x");
-    for b in data {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    format!("0x{}", crate::low::hex(data))
 }
