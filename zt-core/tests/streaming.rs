@@ -33,3 +33,26 @@ fn diagnostics_from_before_a_handover_are_not_reported_twice() {
     };
     assert_eq!(d.errors().count(), 1, "{d}");
 }
+
+#[test]
+fn rules_as_a_flow_sequence_load_wherever_the_sequence_starts() {
+    // The fast reader once streamed a flow sequence only when it began on the `rules:` line;
+    // on the next line its rules were silently left out, leaving a policy with none.
+    let rule_a = "{name: a, from: {uid: 1}, to: {port: 80}, action: allow}";
+    let rule_b = "{name: b, from: {uid: 2}, action: deny}";
+    for layout in [
+        format!("rules: [{rule_a}, {rule_b}]\n"),
+        format!("rules:\n  [{rule_a}, {rule_b}]\n"),
+        format!("rules:\n  # the rules\n  [{rule_a}, {rule_b}]\n"),
+    ] {
+        let yaml = format!("version: \"1.0\"\n{layout}");
+        let loaded = Policy::from_yaml(&yaml, "rules.yaml", &StaticResolver::new()).unwrap();
+        let names: Vec<&str> = loaded
+            .policy
+            .rules()
+            .iter()
+            .map(|r| r.name().as_str())
+            .collect();
+        assert_eq!(names, ["a", "b"], "{yaml}");
+    }
+}

@@ -242,3 +242,13 @@ fn the_fast_reader_takes_most_generated_documents() {
         "the fast reader took only {accepted} of {total}"
     );
 }
+
+/// Found by the fuzzer: both readers built the same tree, but only the full one streamed the
+/// `rules` flow sequence that starts on the line after its key.
+#[test]
+fn a_flow_sequence_on_the_line_after_the_streamed_key_streams_in_both_readers() {
+    let text = "# z\nrules:\n\n  \n  ['',-';ee ']";
+    if let Err(disagreement) = zt_core::yaml::fast_reader_agrees(text) {
+        panic!("{disagreement}");
+    }
+}

@@ -258,7 +258,7 @@ impl<'a> Reader<'a, '_> {
             if streamed {
                 self.stream = None;
             }
-            let value = if self.only_comment_after(line, after) {
+            let mut value = if self.only_comment_after(line, after) {
                 self.load_next();
                 let next = self.cur?;
                 if streamed
@@ -289,14 +289,15 @@ impl<'a> Reader<'a, '_> {
                 }
             } else {
                 let col = self.skip_spaces(line, after);
-                let mut node = self.inline_to_end(line, col)?;
-                if let (true, Value::Sequence(items)) = (streamed, &mut node.value) {
-                    for item in std::mem::take(items) {
-                        self.emit(item);
-                    }
-                }
-                node
+                self.inline_to_end(line, col)?
             };
+            // A flow sequence (on the key's line or the next) streams its items here; a block
+            // sequence has streamed them already and is empty.
+            if let (true, Value::Sequence(items)) = (streamed, &mut value.value) {
+                for item in std::mem::take(items) {
+                    self.emit(item);
+                }
+            }
             entries.push((key, value));
             match self.cur {
                 Some(next) if next.indent == indent => line = next,
