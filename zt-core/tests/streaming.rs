@@ -3,7 +3,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on a broken fixture
 
-use zt_core::{Error, Policy, StaticResolver};
+use zt_core::{Error, Loaded, Policy, StaticResolver};
+
+/// The loaded policy's rule names, in file order.
+fn names(loaded: &Loaded) -> Vec<&str> {
+    loaded
+        .policy
+        .rules()
+        .iter()
+        .map(|r| r.name().as_str())
+        .collect()
+}
 
 #[test]
 fn a_handover_to_the_full_reader_mid_stream_keeps_every_rule_once() {
@@ -11,13 +21,7 @@ fn a_handover_to_the_full_reader_mid_stream_keeps_every_rule_once() {
     // streamed two rules when it hands over.
     let yaml = "version: \"1.0\"\nrules:\n  - name: a\n    from: {uid: 1}\n    action: allow\n  - name: b\n    from: {uid: 2}\n    action: allow\n  - name: c\n    description: |\n      a block scalar\n    from: {uid: 3}\n    action: allow\n";
     let loaded = Policy::from_yaml(yaml, "rules.yaml", &StaticResolver::new()).unwrap();
-    let names: Vec<&str> = loaded
-        .policy
-        .rules()
-        .iter()
-        .map(|r| r.name().as_str())
-        .collect();
-    assert_eq!(names, ["a", "b", "c"]);
+    assert_eq!(names(&loaded), ["a", "b", "c"]);
     assert_eq!(
         loaded.policy.rules()[2].description(),
         Some("a block scalar\n")
@@ -47,12 +51,6 @@ fn rules_as_a_flow_sequence_load_wherever_the_sequence_starts() {
     ] {
         let yaml = format!("version: \"1.0\"\n{layout}");
         let loaded = Policy::from_yaml(&yaml, "rules.yaml", &StaticResolver::new()).unwrap();
-        let names: Vec<&str> = loaded
-            .policy
-            .rules()
-            .iter()
-            .map(|r| r.name().as_str())
-            .collect();
-        assert_eq!(names, ["a", "b"], "{yaml}");
+        assert_eq!(names(&loaded), ["a", "b"], "{yaml}");
     }
 }
