@@ -175,30 +175,29 @@ fn additions(t: &LowTable) -> Vec<Change> {
 /// comparison that found the few that changed).
 fn readable_lines(t: &LowTable, only: &HashSet<&str>) -> HashMap<String, Vec<String>> {
     let mut m: HashMap<String, Vec<String>> = HashMap::new();
-    let mut push = |subject: &str, line: String| {
+    // Formats a line only for a wanted subject.
+    let mut push = |subject: &str, line: &dyn Fn() -> String| {
         if only.contains(subject) {
-            m.entry(subject.to_owned()).or_default().push(line);
+            m.entry(subject.to_owned()).or_default().push(line());
         }
     };
     for c in &t.chains {
-        push(&format!("chain {}", c.name), describe::chain(c));
+        push(&format!("chain {}", c.name), &|| describe::chain(c));
         for (i, r) in c.rules.iter().enumerate() {
-            let subject = rule_subject(c, i, r);
-            if only.contains(subject.as_ref()) {
-                push(&subject, format!("{}: {}", c.name, describe::rule(r)));
-            }
+            push(&rule_subject(c, i, r), &|| {
+                format!("{}: {}", c.name, describe::rule(r))
+            });
         }
     }
     for s in &t.sets {
-        push(&format!("set {}", s.name), describe::set(s));
+        push(&format!("set {}", s.name), &|| describe::set(s));
         let format = describe::Elements::of(s);
         for e in &s.elements {
-            let subject = element_subject_str(e);
-            if only.contains(subject) {
+            push(element_subject_str(e), &|| {
                 let mut line = format!("set {}: ", s.name);
                 format.write(&mut line, e);
-                push(subject, line);
-            }
+                line
+            });
         }
     }
     m
