@@ -82,6 +82,7 @@ pub use persist::{PersistFile, PersistLink, Persistence};
 pub use policy::{
     Action, AddressSet, Addresses, CgroupPath, DefaultPolicy, Direction, Family, Identity, Loaded,
     Policy, PolicyBuilder, PortRange, PortSet, Protocol, Rule, RuleBuilder, RuleName, Settings,
+    ShortList,
 };
 #[cfg(any(test, feature = "mock"))]
 pub use resolve::MockNameResolver;

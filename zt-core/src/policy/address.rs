@@ -1,5 +1,6 @@
 //! Address sets per family: IPv4 and IPv6 are always decided together.
 
+use super::ShortList;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -12,7 +13,7 @@ pub enum Addresses<N> {
     /// Every address of the family.
     All,
     /// These networks (sorted, aggregated); empty means no address of this family.
-    Only(Vec<N>),
+    Only(ShortList<N>),
 }
 
 impl<N> Addresses<N> {
@@ -71,7 +72,7 @@ impl AddressSet {
 
     /// The union of `nets`, per family, aggregated; a `/0` becomes "all of that family".
     pub fn from_nets(nets: impl IntoIterator<Item = IpNet>) -> Self {
-        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        let (mut v4, mut v6) = (ShortList::default(), ShortList::default());
         for net in nets {
             match net {
                 IpNet::V4(n) => v4.push(n.trunc()),
@@ -79,16 +80,12 @@ impl AddressSet {
             }
         }
         // `aggregate` allocates several vectors; a list of one network needs none of that.
-        let v4 = if v4.len() > 1 {
-            Ipv4Net::aggregate(&v4)
-        } else {
-            v4
-        };
-        let v6 = if v6.len() > 1 {
-            Ipv6Net::aggregate(&v6)
-        } else {
-            v6
-        };
+        if v4.len() > 1 {
+            v4 = Ipv4Net::aggregate(&v4.into_vec()).into();
+        }
+        if v6.len() > 1 {
+            v6 = Ipv6Net::aggregate(&v6.into_vec()).into();
+        }
         Self {
             v4: if v4.iter().any(|n| n.prefix_len() == 0) {
                 Addresses::All

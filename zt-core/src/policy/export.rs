@@ -46,9 +46,9 @@ fn rule_config(rule: &Rule) -> RuleConfig {
     match (rule.identity(), rule.direction) {
         (Identity::Any, Direction::Egress) => from.user = bare("*".into()),
         (Identity::Any, Direction::Ingress) => from.hosts = hosts(rule),
-        (Identity::User { name: Some(n), .. }, _) => from.user = bare(n.clone()),
+        (Identity::User { name: Some(n), .. }, _) => from.user = bare(n.to_string()),
         (Identity::User { uid, name: None }, _) => from.uid = bare(i64::from(*uid)),
-        (Identity::Group { name: Some(n), .. }, _) => from.group = bare(n.clone()),
+        (Identity::Group { name: Some(n), .. }, _) => from.group = bare(n.to_string()),
         (Identity::Group { gid, name: None }, _) => from.gid = bare(i64::from(*gid)),
         (Identity::Cgroup(p), _) => from.cgroup = bare(p.as_str().to_owned()),
     }

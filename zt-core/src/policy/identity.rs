@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// The sending identity of an egress rule.
 ///
@@ -17,15 +18,15 @@ pub enum Identity {
     User {
         /// The numeric uid.
         uid: u32,
-        /// The name it was written as, if it was.
-        name: Option<String>,
+        /// The name it was written as, if it was (shared by every rule that names it).
+        name: Option<Arc<str>>,
     },
     /// Sockets whose owner's primary group is this gid.
     Group {
         /// The numeric gid.
         gid: u32,
-        /// The name it was written as, if it was.
-        name: Option<String>,
+        /// The name it was written as, if it was (shared by every rule that names it).
+        name: Option<Arc<str>>,
     },
     /// Sockets created by processes in this cgroup v2 directory or below it.
     Cgroup(CgroupPath),

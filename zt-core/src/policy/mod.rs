@@ -11,12 +11,14 @@ mod export;
 mod identity;
 mod port;
 pub(crate) mod shadow;
+mod short_list;
 mod validate;
 
 pub use address::{AddressSet, Addresses, Family};
 pub use builder::{PolicyBuilder, RuleBuilder};
 pub use identity::{CgroupPath, Identity};
 pub use port::{PortRange, PortSet};
+pub use short_list::ShortList;
 
 use crate::diagnostic::Diagnostics;
 use crate::resolve::NameResolver;

@@ -1,5 +1,6 @@
 //! Port sets: "any port", or a sorted list of disjoint inclusive ranges.
 
+use super::ShortList;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -55,7 +56,7 @@ impl fmt::Display for PortRange {
 /// The ports a rule matches: any, or a non-empty normalized list (sorted, disjoint, merged).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PortSet {
-    ranges: Option<Vec<PortRange>>,
+    ranges: Option<ShortList<PortRange>>,
 }
 
 impl PortSet {
@@ -67,10 +68,27 @@ impl PortSet {
     /// The union of `ranges`, normalized; `None` when `ranges` is empty (a set that matches no
     /// port is never what a rule means).
     pub fn from_ranges(ranges: impl IntoIterator<Item = PortRange>) -> Option<Self> {
-        let mut merged: Vec<PortRange> = ranges.into_iter().collect();
-        if merged.is_empty() {
-            return None;
+        let mut ranges = ranges.into_iter();
+        let first = ranges.next()?;
+        let merged = match ranges.next() {
+            // The common case: one range, nothing to merge, no list to allocate.
+            None => ShortList::one(first),
+            Some(second) => ShortList::from(Self::merge([first, second].into_iter().chain(ranges))),
+        };
+        if let [only] = *merged
+            && only.first == 1
+            && only.last == u16::MAX
+        {
+            return Some(Self::any());
         }
+        Some(Self {
+            ranges: Some(merged),
+        })
+    }
+
+    /// Sort and merge overlapping or adjacent ranges.
+    fn merge(ranges: impl Iterator<Item = PortRange>) -> Vec<PortRange> {
+        let mut merged: Vec<PortRange> = ranges.collect();
         merged.sort_unstable();
         // Merge in place: `kept` ranges are final, the rest are still to be merged.
         let mut kept = 1;
@@ -85,12 +103,7 @@ impl PortSet {
             }
         }
         merged.truncate(kept);
-        if merged.len() == 1 && merged[0].first == 1 && merged[0].last == u16::MAX {
-            return Some(Self::any());
-        }
-        Some(Self {
-            ranges: Some(merged),
-        })
+        merged
     }
 
     /// The ranges, or `None` for any port.

@@ -106,6 +106,7 @@ impl<'r> RuleStream<'r> {
         Self {
             v: Validator {
                 resolver,
+                names: Names::default(),
                 diags: Vec::new(),
                 rule: None,
                 index: None,
@@ -216,8 +217,43 @@ impl<'a> yaml::ItemSink<'a> for RuleStream<'_> {
     }
 }
 
+/// The users and groups this load has looked up, each name kept once: a policy names a
+/// few accounts in many rules, and every rule naming one shares its name. Each name is asked of
+/// the resolver once per load (a system lookup goes through NSS), so every rule of a policy
+/// sees the same answer.
+#[derive(Default)]
+struct Names {
+    users: HashMap<Arc<str>, Option<u32>>,
+    groups: HashMap<Arc<str>, Option<u32>>,
+}
+
+impl Names {
+    fn user(&mut self, resolver: &dyn NameResolver, name: &str) -> Option<(u32, Arc<str>)> {
+        Self::lookup(&mut self.users, name, |n| resolver.uid(n))
+    }
+
+    fn group(&mut self, resolver: &dyn NameResolver, name: &str) -> Option<(u32, Arc<str>)> {
+        Self::lookup(&mut self.groups, name, |n| resolver.gid(n))
+    }
+
+    fn lookup(
+        known: &mut HashMap<Arc<str>, Option<u32>>,
+        name: &str,
+        resolve: impl FnOnce(&str) -> Option<u32>,
+    ) -> Option<(u32, Arc<str>)> {
+        if let Some((shared, id)) = known.get_key_value(name) {
+            return id.map(|id| (id, Arc::clone(shared)));
+        }
+        let id = resolve(name);
+        let shared: Arc<str> = Arc::from(name);
+        known.insert(Arc::clone(&shared), id);
+        id.map(|id| (id, shared))
+    }
+}
+
 struct Validator<'r> {
     resolver: &'r dyn NameResolver,
+    names: Names,
     diags: Vec<Diagnostic>,
     /// Name of the rule being validated, when it has a valid one.
     rule: Option<Arc<str>>,
@@ -741,10 +777,15 @@ impl Validator<'_> {
             Some(f) => (&f.value, f.position),
             None => (&empty, rc.position),
         };
-        let selectors: Vec<&str> = ["user", "uid", "group", "gid", "cgroup"]
-            .into_iter()
-            .filter(|k| from.has(k) || from.undecodable.contains(k))
-            .collect();
+        let mut given = [""; 5];
+        let mut count = 0;
+        for key in ["user", "uid", "group", "gid", "cgroup"] {
+            if from.has(key) || from.undecodable.contains(&key) {
+                given[count] = key;
+                count += 1;
+            }
+        }
+        let selectors = &given[..count];
         let hosts_given = from.host.is_some() || from.hosts.is_some();
         match direction {
             Direction::Ingress => {
@@ -785,7 +826,7 @@ impl Validator<'_> {
                         pos,
                     );
                 }
-                let identity = match selectors.as_slice() {
+                let identity = match selectors {
                     [] if rc.undecodable.contains(&"from") => None,
                     [] => {
                         self.error(
@@ -838,10 +879,10 @@ impl Validator<'_> {
                 if &*user.value == "*" {
                     return Some(Identity::Any);
                 }
-                match self.resolver.uid(&user.value) {
-                    Some(uid) => Some(Identity::User {
+                match self.names.user(self.resolver, &user.value) {
+                    Some((uid, name)) => Some(Identity::User {
                         uid,
-                        name: Some(String::from(&*user.value)),
+                        name: Some(name),
                     }),
                     None => {
                         self.error(
@@ -859,10 +900,10 @@ impl Validator<'_> {
             }
             "group" => {
                 let group = from.group.as_ref()?;
-                match self.resolver.gid(&group.value) {
-                    Some(gid) => Some(Identity::Group {
+                match self.names.group(self.resolver, &group.value) {
+                    Some((gid, name)) => Some(Identity::Group {
                         gid,
-                        name: Some(String::from(&*group.value)),
+                        name: Some(name),
                     }),
                     None => {
                         self.error(
@@ -1107,7 +1148,86 @@ impl Validator<'_> {
 #[cfg(test)]
 mod tests {
     use super::parse_cidr;
+    use crate::diagnostic::Code;
+    use crate::policy::{Identity, Policy};
+    use crate::resolve::MockNameResolver;
+    use crate::{Error, Rule};
     use ipnet::IpNet;
+    use mockall::predicate::eq;
+
+    fn egress(name: &str, from: &str) -> String {
+        format!("  - {{name: {name}, from: {{{from}}}, to: {{port: 80}}, action: allow}}\n")
+    }
+
+    /// Each name is asked of the resolver once per load, however many rules use it, and every
+    /// rule naming it gets the same answer and shares the one copy of the name.
+    #[test]
+    fn each_user_and_group_name_is_resolved_once_per_load_and_shared() {
+        let mut resolver = MockNameResolver::new();
+        resolver
+            .expect_uid()
+            .with(eq("web"))
+            .times(1)
+            .return_const(Some(1001));
+        resolver
+            .expect_gid()
+            .with(eq("ops"))
+            .times(1)
+            .return_const(Some(2001));
+        let mut yaml = String::from("version: \"1.0\"\nrules:\n");
+        for i in 0..3 {
+            yaml += &egress(&format!("w{i}"), "user: web");
+            yaml += &egress(&format!("o{i}"), "group: ops");
+        }
+        let loaded = Policy::from_yaml(&yaml, "t.yaml", &resolver).unwrap();
+        let names: Vec<(u32, &std::sync::Arc<str>)> = loaded
+            .policy
+            .rules()
+            .iter()
+            .map(Rule::identity)
+            .filter_map(|i| match i {
+                Identity::User { uid, name: Some(n) }
+                | Identity::Group {
+                    gid: uid,
+                    name: Some(n),
+                } => Some((*uid, n)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(names.len(), 6);
+        for (i, (id, name)) in names.iter().enumerate() {
+            let (first_id, first) = names[i % 2];
+            assert_eq!(*id, first_id);
+            assert!(std::sync::Arc::ptr_eq(name, first), "{name}");
+        }
+        assert_eq!(names[0].0, 1001);
+        assert_eq!(&**names[1].1, "ops");
+    }
+
+    /// An unknown name is asked once too, and still reported in every rule that uses it.
+    #[test]
+    fn an_unknown_name_is_reported_in_every_rule_but_looked_up_once() {
+        let mut resolver = MockNameResolver::new();
+        resolver
+            .expect_uid()
+            .with(eq("ghost"))
+            .times(1)
+            .return_const(None);
+        let yaml = format!(
+            "version: \"1.0\"\nrules:\n{}{}",
+            egress("a", "user: ghost"),
+            egress("b", "user: ghost")
+        );
+        let Err(Error::Invalid(d)) = Policy::from_yaml(&yaml, "t.yaml", &resolver) else {
+            panic!("an unknown user must fail the load");
+        };
+        let rules: Vec<Option<&str>> = d
+            .errors()
+            .filter(|d| d.code == Code::UnknownUser)
+            .map(|d| d.rule.as_deref())
+            .collect();
+        assert_eq!(rules, [Some("a"), Some("b")]);
+    }
 
     /// The std-based CIDR parser accepts what `ipnet`'s does, except IPv4 octets with leading
     /// zeros: std refuses them (some tools read `010` as octal 8), as it does for a plain
