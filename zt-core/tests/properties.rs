@@ -13,7 +13,7 @@ fn cases(default: u32) -> u32 {
 }
 use std::net::IpAddr;
 use zt_core::{
-    Action, Addresses, CtState, DefaultPolicy, Direction, Entry, Identity, Loaded, Matcher, Policy,
+    Action, Addresses, Code, CtState, DefaultPolicy, Direction, Entry, Identity, Loaded, Matcher, Policy,
     PolicyBuilder, Probe, ProbeProtocol, Protocol, RuleBuilder, Ruleset, StaticResolver, Verdict,
 };
 
@@ -133,7 +133,7 @@ fn rule(index: usize) -> impl Strategy<Value = RuleBuilder> {
 }
 
 fn policy() -> impl Strategy<Value = Loaded> {
-    let rules = (0usize..8).prop_flat_map(|n| (0..n).map(rule).collect::<Vec<_>>());
+    let rules = (0usize..12).prop_flat_map(|n| (0..n).map(rule).collect::<Vec<_>>());
     let settings = (
         prop::sample::select(vec![DefaultPolicy::Deny, DefaultPolicy::Allow]),
         any::<bool>(),
@@ -310,6 +310,55 @@ fn spec_matches(entry: &Entry, p: &Probe) -> bool {
     }
 }
 
+/// Every shadowed rule with what hides it (a rule's name, or "ssh" for the failsafe), found by
+/// comparing each rule with every entry before it: the quadratic search the validator's index
+/// must agree with.
+fn shadowed_by_brute_force(policy: &Policy) -> Vec<(String, String)> {
+    let s = policy.settings();
+    let rules = policy.rules();
+    let mut order: Vec<usize> = (0..rules.len()).collect();
+    order.sort_by_key(|&i| rules[i].priority());
+    let mut out = Vec::new();
+    for (pos, &i) in order.iter().enumerate() {
+        let r = &rules[i];
+        if r.direction() == Direction::Ingress
+            && s.preserve_ssh()
+            && r.protocol() == Protocol::Tcp
+            && s.ssh_ports().covers(r.ports())
+        {
+            out.push((r.name().to_string(), "ssh".to_owned()));
+            continue;
+        }
+        let cover = order[..pos].iter().map(|&a| &rules[a]).find(|a| {
+            a.direction() == r.direction()
+                && a.identity().covers(r.identity())
+                && a.protocol().covers(r.protocol())
+                && a.ports().covers(r.ports())
+                && a.peers().covers(r.peers())
+        });
+        if let Some(a) = cover {
+            out.push((r.name().to_string(), a.name().to_string()));
+        }
+    }
+    out
+}
+
+/// The shadowed-rule warnings of a load, as (rule, what hides it).
+fn shadow_warnings(loaded: &Loaded) -> Vec<(String, String)> {
+    loaded
+        .warnings
+        .warnings()
+        .filter(|d| d.code == Code::ShadowedRule)
+        .map(|d| {
+            let by = match d.message.split_once("rule '") {
+                Some((_, rest)) => rest.split('\'').next().unwrap_or_default().to_owned(),
+                None => "ssh".to_owned(),
+            };
+            (d.rule.clone().unwrap_or_default(), by)
+        })
+        .collect()
+}
+
 fn default_verdict(policy: &Policy) -> Verdict {
     match policy.settings().default_policy() {
         DefaultPolicy::Deny => Verdict::Drop,
@@ -382,6 +431,11 @@ proptest! {
         let decision = ruleset.evaluate(&probe);
         prop_assert_eq!(decision.name.as_str(), "zt:default");
         prop_assert_eq!(decision.verdict, default_verdict(&loaded.policy));
+    }
+
+    #[test]
+    fn shadow_warnings_agree_with_comparing_every_pair_of_rules(loaded in policy()) {
+        prop_assert_eq!(shadow_warnings(&loaded), shadowed_by_brute_force(&loaded.policy));
     }
 
     #[test]

@@ -121,6 +121,8 @@ fn key(identity: &Identity) -> Key<'_> {
 struct Fact<'p> {
     direction: Direction,
     key: Key<'p>,
+    /// Index of the rule's group in the list of groups.
+    group: usize,
     /// The rule's first port range (or every port): a cover must contain it.
     first: u16,
     last: u16,
@@ -137,15 +139,22 @@ pub(crate) fn shadowed(policy: &Policy) -> Vec<(usize, Shadower)> {
     for (pos, &i) in order.iter().enumerate() {
         rank[i] = pos;
     }
-    let mut groups: HashMap<Group<'_>, Vec<(u16, u16, usize)>> = HashMap::default();
+    // Each group is looked up by key once per rule, here; the search below reaches a rule's
+    // own group and its direction's `Any` group by index.
+    let mut ids: HashMap<Group<'_>, usize> = HashMap::default();
+    let mut groups: Vec<Vec<(u16, u16, usize)>> = Vec::new();
     let mut facts = Vec::with_capacity(rules.len());
     for (i, r) in rules.iter().enumerate() {
         let key = key(r.identity());
-        let spans = groups.entry((r.direction, key.clone())).or_default();
+        let next = groups.len();
+        let group = *ids.entry((r.direction, key.clone())).or_insert(next);
+        if group == next {
+            groups.push(Vec::new());
+        }
         let ranges = r.ports().ranges();
         match ranges {
-            None => spans.push((0, u16::MAX, i)),
-            Some(ranges) => spans.extend(ranges.iter().map(|x| (x.first(), x.last(), i))),
+            None => groups[group].push((0, u16::MAX, i)),
+            Some(ranges) => groups[group].extend(ranges.iter().map(|x| (x.first(), x.last(), i))),
         }
         // Normalized ranges are disjoint, so a rule is found at most once per group.
         let (first, last) = ranges
@@ -154,6 +163,7 @@ pub(crate) fn shadowed(policy: &Policy) -> Vec<(usize, Shadower)> {
         facts.push(Fact {
             direction: r.direction,
             key,
+            group,
             first,
             last,
             ssh: r.direction == Direction::Ingress
@@ -162,35 +172,29 @@ pub(crate) fn shadowed(policy: &Policy) -> Vec<(usize, Shadower)> {
                 && settings.ssh_ports.covers(r.ports()),
         });
     }
-    let index: HashMap<Group<'_>, SpanIndex> = groups
-        .into_iter()
-        .map(|(k, spans)| (k, SpanIndex::new(spans)))
-        .collect();
+    let index: Vec<SpanIndex> = groups.into_iter().map(SpanIndex::new).collect();
+    let any = |direction| ids.get(&(direction, Key::Any)).copied();
+    let any_group = [any(Direction::Egress), any(Direction::Ingress)];
 
     let mut out = Vec::new();
     let mut candidates = Vec::new();
-    let mut keys = Vec::new();
     for (i, fact) in facts.iter().enumerate() {
         if fact.ssh {
             out.push((i, Shadower::SshFailsafe));
             continue;
         }
         // The groups that may hold a cover: any sender, the same sender, ancestor cgroups.
-        keys.clear();
-        keys.push(Key::Any);
-        match &fact.key {
-            Key::Any => {}
-            Key::Cgroup(path) => keys.extend(
-                path.match_indices('/')
-                    .map(|(at, _)| Key::Cgroup(&path[..at]))
-                    .chain([Key::Cgroup(path)]),
-            ),
-            own => keys.push(own.clone()),
-        }
         candidates.clear();
-        for k in keys.drain(..) {
-            if let Some(group) = index.get(&(fact.direction, k)) {
-                group.find(fact.first, fact.last, &mut candidates);
+        let any = any_group[usize::from(fact.direction == Direction::Ingress)];
+        if let Some(g) = any.filter(|&g| g != fact.group) {
+            index[g].find(fact.first, fact.last, &mut candidates);
+        }
+        index[fact.group].find(fact.first, fact.last, &mut candidates);
+        if let Key::Cgroup(path) = &fact.key {
+            for (at, _) in path.match_indices('/') {
+                if let Some(&g) = ids.get(&(fact.direction, Key::Cgroup(&path[..at]))) {
+                    index[g].find(fact.first, fact.last, &mut candidates);
+                }
             }
         }
         let cover = candidates
