@@ -1,12 +1,17 @@
-//! The fast YAML reader agrees with the full one on everything it accepts.
+//! The fast YAML reader agrees with the full one on everything it accepts, and rules it reads
+//! straight from their lines equal the rules decoded from its nodes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data)
-        && let Err(disagreement) = zt_core::yaml::fast_reader_agrees(text)
-    {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Err(disagreement) = zt_core::yaml::fast_reader_agrees(text) {
+        panic!("{disagreement}");
+    }
+    if let Err(disagreement) = zt_core::config::direct_reader_agrees(text) {
         panic!("{disagreement}");
     }
 });

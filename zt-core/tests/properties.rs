@@ -13,8 +13,9 @@ fn cases(default: u32) -> u32 {
 }
 use std::net::IpAddr;
 use zt_core::{
-    Action, Addresses, Code, CtState, DefaultPolicy, Direction, Entry, Identity, Loaded, Matcher, Policy,
-    PolicyBuilder, Probe, ProbeProtocol, Protocol, RuleBuilder, Ruleset, StaticResolver, Verdict,
+    Action, Addresses, Code, CtState, DefaultPolicy, Direction, Entry, Identity, Loaded, Matcher,
+    Policy, PolicyBuilder, Probe, ProbeProtocol, Protocol, RuleBuilder, Ruleset, StaticResolver,
+    Verdict,
 };
 
 fn resolver() -> StaticResolver {

@@ -153,7 +153,7 @@ fn scalar<'n>(node: &'n Node<'_>) -> Option<(&'n str, bool)> {
     }
 }
 
-fn is_null(text: &str, plain: bool) -> bool {
+pub(super) fn is_null(text: &str, plain: bool) -> bool {
     plain && matches!(text, "" | "~" | "null" | "Null" | "NULL")
 }
 
@@ -202,7 +202,7 @@ pub(crate) fn suggest<'k>(word: &str, known: impl IntoIterator<Item = &'k str>) 
         .map(|(_, k)| k)
 }
 
-fn parse_int(text: &str) -> Option<i64> {
+pub(super) fn parse_int(text: &str) -> Option<i64> {
     let (negative, digits) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text.strip_prefix('+').unwrap_or(text)),
@@ -215,7 +215,7 @@ fn parse_int(text: &str) -> Option<i64> {
     Some(if negative { -magnitude } else { magnitude })
 }
 
-fn parse_port_spec(text: &str) -> Option<PortSpec> {
+pub(super) fn parse_port_spec(text: &str) -> Option<PortSpec> {
     let text = text.trim();
     if let Some(p) = parse_int(text) {
         return Some(PortSpec::Single(p));
@@ -229,6 +229,24 @@ fn parse_port_spec(text: &str) -> Option<PortSpec> {
         None
     }
 }
+
+/// The words of `direction`, `action` and `protocol`.
+pub(super) const DIRECTIONS: [(&str, Direction); 2] = [
+    ("egress", Direction::Egress),
+    ("ingress", Direction::Ingress),
+];
+pub(super) const ACTIONS: [(&str, Action); 3] = [
+    ("allow", Action::Allow),
+    ("deny", Action::Deny),
+    ("reject", Action::Reject),
+];
+pub(super) const PROTOCOLS: [(&str, Protocol); 5] = [
+    ("tcp", Protocol::Tcp),
+    ("udp", Protocol::Udp),
+    ("both", Protocol::Both),
+    ("icmp", Protocol::Icmp),
+    ("any", Protocol::Any),
+];
 
 /// Words other firewalls use for zt's, suggested when a value is not one of zt's words.
 const SYNONYMS: &[(&str, &str)] = &[
@@ -597,11 +615,7 @@ impl<'n, 'a: 'n> Decoder<'_, 'n> {
             r.description = self.string(v, Field::of("description"));
         }
         if let Some((_, v)) = direction {
-            let words = [
-                ("egress", Direction::Egress),
-                ("ingress", Direction::Ingress),
-            ];
-            r.direction = self.word(v, Field::of("direction"), "a direction", &words);
+            r.direction = self.word(v, Field::of("direction"), "a direction", &DIRECTIONS);
         }
         if let Some((_, v)) = from {
             r.from = self.from(v);
@@ -613,12 +627,7 @@ impl<'n, 'a: 'n> Decoder<'_, 'n> {
             r.to = self.to(v);
         }
         if let Some((_, v)) = action {
-            let words = [
-                ("allow", Action::Allow),
-                ("deny", Action::Deny),
-                ("reject", Action::Reject),
-            ];
-            r.action = self.word(v, Field::of("action"), "an action", &words);
+            r.action = self.word(v, Field::of("action"), "an action", &ACTIONS);
             if r.action.is_none() {
                 r.undecodable.push("action");
             }
@@ -680,14 +689,7 @@ impl<'n, 'a: 'n> Decoder<'_, 'n> {
             t.ports = self.ports(v, f(3));
         }
         if let Some((_, v)) = protocol {
-            let words = [
-                ("tcp", Protocol::Tcp),
-                ("udp", Protocol::Udp),
-                ("both", Protocol::Both),
-                ("icmp", Protocol::Icmp),
-                ("any", Protocol::Any),
-            ];
-            t.protocol = self.word(v, f(4), "a protocol", &words);
+            t.protocol = self.word(v, f(4), "a protocol", &PROTOCOLS);
         }
         Some(Spanned::new(t, Some(node.position)))
     }

@@ -7,6 +7,10 @@
 //! is written out as a file.
 
 pub(crate) mod decode;
+pub(crate) mod direct;
+
+#[doc(hidden)]
+pub use direct::direct_reader_agrees;
 
 use crate::policy::{Action, DefaultPolicy, Direction, Protocol};
 use crate::source::Position;

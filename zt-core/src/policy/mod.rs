@@ -154,7 +154,7 @@ impl RuleName {
     /// A name, if it is valid; otherwise why not.
     pub fn new(name: &str) -> Result<Self, &'static str> {
         let first_ok = name
-            .chars()
+            .bytes()
             .next()
             .is_some_and(|c| c.is_ascii_alphanumeric());
         if name.is_empty() {
@@ -163,8 +163,8 @@ impl RuleName {
             Err("a rule name is at most 63 characters")
         } else if !first_ok
             || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
         {
             Err(
                 "a rule name uses letters, digits, '.', '_' and '-', and starts with a letter or digit",

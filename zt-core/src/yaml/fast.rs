@@ -15,7 +15,7 @@ use std::borrow::Cow;
 
 /// A content line: not blank, not a comment.
 #[derive(Clone, Copy)]
-struct Line {
+pub(crate) struct Line {
     /// Byte offset of the line's first character.
     start: usize,
     /// Byte offset of its newline (or of the end of input).
@@ -26,21 +26,34 @@ struct Line {
     indent: usize,
 }
 
-struct Reader<'a, 's> {
-    /// The root key whose sequence is streamed to `sink`, until it has been.
-    stream: Option<&'s str>,
-    sink: &'s mut dyn ItemSink<'a>,
-    src: &'a str,
-    b: &'a [u8],
+/// How far the reader has read: saved before a sink reads an item itself, restored if it
+/// gives up.
+#[derive(Clone, Copy)]
+struct Cursor {
     /// Offset of the first line not yet read.
     next: usize,
     /// Number of lines consumed so far.
     lines: u32,
     /// The current content line, `None` at end of input.
     cur: Option<Line>,
-    depth: usize,
     /// Document markers (`---`, `...` at column 0) seen; only a leading `---` is in the subset.
     markers: usize,
+}
+
+/// The text being read, with the scanners that only look at it.
+#[derive(Clone, Copy)]
+struct Src<'a> {
+    text: &'a str,
+    b: &'a [u8],
+}
+
+struct Reader<'a, 's> {
+    /// The root key whose sequence is streamed to `sink`, until it has been.
+    stream: Option<&'s str>,
+    sink: &'s mut dyn ItemSink<'a>,
+    s: Src<'a>,
+    at: Cursor,
+    depth: usize,
     /// Emptied vectors of streamed items, reused for the next ones.
     mappings: Vec<Vec<(Node<'a>, Node<'a>)>>,
     sequences: Vec<Vec<Node<'a>>>,
@@ -65,31 +78,32 @@ pub(crate) fn read<'a>(
     let mut r = Reader {
         stream,
         sink,
-        src: text,
-        b,
-        next: 0,
-        lines: 0,
-        cur: None,
+        s: Src { text, b },
+        at: Cursor {
+            next: 0,
+            lines: 0,
+            cur: None,
+            markers: 0,
+        },
         depth: 0,
-        markers: 0,
         mappings: Vec::new(),
         sequences: Vec::new(),
     };
     r.load_next();
-    let mut line = r.cur?;
-    if r.markers == 1 {
-        if !r.rest(line, 0).starts_with(b"---") || !r.only_comment_after(line, 3) {
+    let mut line = r.at.cur?;
+    if r.at.markers == 1 {
+        if !r.s.rest(line, 0).starts_with(b"---") || !r.s.only_comment_after(line, 3) {
             return None;
         }
-        r.markers = 0;
+        r.at.markers = 0;
         r.load_next();
-        line = r.cur?;
+        line = r.at.cur?;
     }
     if line.indent != 0 {
         return None;
     }
     let mut root = r.node_at(line, 0)?;
-    if r.cur.is_some() || r.markers > 0 {
+    if r.at.cur.is_some() || r.at.markers > 0 {
         return None;
     }
     // A root that is not a block mapping (a flow mapping) streams the way the full reader does.
@@ -101,20 +115,35 @@ fn is_key_start(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
 }
 
-fn is_key_char(c: u8) -> bool {
+const fn is_key_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
 }
 
-fn is_flow_indicator(c: u8) -> bool {
+const fn is_flow_indicator(c: u8) -> bool {
     matches!(c, b',' | b'[' | b']' | b'{' | b'}')
 }
+
+/// The bytes of a key after its first, as a table: every line of a configuration starts with
+/// a key or a `-`, so this scan runs for nearly every line.
+const KEY_CHARS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = is_key_char(c as u8);
+        c += 1;
+    }
+    t
+};
 
 /// Length of a simple key at the start of `s` when `s` is `key:` followed by a space or the end.
 fn key_len(s: &[u8]) -> Option<usize> {
     if !s.first().copied().is_some_and(is_key_start) {
         return None;
     }
-    let n = s.iter().take_while(|&&c| is_key_char(c)).count();
+    let n = s
+        .iter()
+        .position(|&c| !KEY_CHARS[usize::from(c)])
+        .unwrap_or(s.len());
     match (s.get(n), s.get(n + 1)) {
         (Some(b':'), None | Some(b' ')) => Some(n),
         _ => None,
@@ -125,7 +154,278 @@ fn is_sequence_entry(s: &[u8]) -> bool {
     s.first() == Some(&b'-') && matches!(s.get(1), None | Some(b' '))
 }
 
+impl Cursor {
+    /// Advance `cur` to the next content line.
+    fn load(&mut self, b: &[u8]) {
+        while self.next < b.len() {
+            let start = self.next;
+            let indent = b[start..].iter().take_while(|&&c| c == b' ').count();
+            let end =
+                memchr::memchr(b'\n', &b[start + indent..]).map_or(b.len(), |i| start + indent + i);
+            self.next = end + 1;
+            self.lines += 1;
+            if start + indent == end || b[start + indent] == b'#' {
+                continue;
+            }
+            let text = &b[start..end];
+            if indent == 0
+                && (text.starts_with(b"---") || text.starts_with(b"..."))
+                && matches!(text.get(3), None | Some(b' '))
+            {
+                self.markers += 1;
+            }
+            self.cur = Some(Line {
+                start,
+                end,
+                number: self.lines,
+                indent,
+            });
+            return;
+        }
+        self.cur = None;
+    }
+}
+
+impl<'a> Src<'a> {
+    fn rest(&self, line: Line, col: usize) -> &'a [u8] {
+        &self.b[line.start + col..line.end]
+    }
+
+    fn position(line: Line, col: usize) -> Position {
+        let column = u32::try_from(col + 1).unwrap_or(u32::MAX);
+        Position::new(line.number, column)
+    }
+
+    fn skip_spaces(&self, line: Line, mut col: usize) -> usize {
+        while line.start + col < line.end && self.b[line.start + col] == b' ' {
+            col += 1;
+        }
+        col
+    }
+
+    /// True when nothing but spaces and a comment follows `col` (a comment needs a space before it).
+    fn only_comment_after(&self, line: Line, col: usize) -> bool {
+        let c = self.skip_spaces(line, col);
+        line.start + c == line.end || (c > col && self.b[line.start + c] == b'#')
+    }
+
+    fn text(&self, line: Line, from: usize, to: usize) -> &'a str {
+        &self.text[line.start + from..line.start + to]
+    }
+
+    /// A scalar at `col`: its text, whether it was plain, and the column after it.
+    fn scalar(&self, line: Line, col: usize, flow: bool) -> Option<(Cow<'a, str>, bool, usize)> {
+        match *self.rest(line, col).first()? {
+            b'\'' => self.single_quoted(line, col),
+            b'"' => self.double_quoted(line, col),
+            _ => self.plain(line, col, flow),
+        }
+    }
+
+    /// A scalar or flow collection's scalar as a node (see [`Src::scalar`]).
+    fn scalar_node(&self, line: Line, col: usize, flow: bool) -> Option<(Node<'a>, usize)> {
+        let (text, plain, end) = self.scalar(line, col, flow)?;
+        let node = Node {
+            position: Self::position(line, col),
+            value: Value::Scalar { text, plain },
+        };
+        Some((node, end))
+    }
+
+    fn plain(&self, line: Line, col: usize, flow: bool) -> Option<(Cow<'a, str>, bool, usize)> {
+        let s = self.rest(line, col);
+        let first = *s.first()?;
+        let safe_after = |i: usize| match s.get(i) {
+            None | Some(b' ') => false,
+            Some(&c) => !(flow && is_flow_indicator(c)),
+        };
+        match first {
+            b'-' | b':' if safe_after(1) => {}
+            b'-' | b':' | b'?' | b',' | b'[' | b']' | b'{' | b'}' | b'#' | b'&' | b'*' | b'!'
+            | b'|' | b'>' | b'\'' | b'"' | b'%' | b'@' | b'`' => return None,
+            _ => {}
+        }
+        // Only `#`, `:` and (in a flow collection) the flow indicators can end a plain scalar
+        // early; every other byte is skipped by one table lookup.
+        let stops = if flow { FLOW_STOPS } else { BLOCK_STOPS };
+        let mut i = 1;
+        while i < s.len() {
+            let c = s[i];
+            if stops[usize::from(c)] {
+                match c {
+                    b'#' if s[i - 1] == b' ' => break,
+                    b':' if !safe_after(i + 1) => return None,
+                    b'#' | b':' => {}
+                    _ => break, // a flow indicator in a flow collection
+                }
+            }
+            i += 1;
+        }
+        let mut end = i;
+        while end > 0 && s[end - 1] == b' ' {
+            end -= 1;
+        }
+        Some((
+            Cow::Borrowed(self.text(line, col, col + end)),
+            true,
+            col + end,
+        ))
+    }
+
+    fn single_quoted(&self, line: Line, col: usize) -> Option<(Cow<'a, str>, bool, usize)> {
+        let s = self.rest(line, col);
+        let mut i = 1;
+        let mut escaped = false;
+        loop {
+            match s.get(i)? {
+                b'\'' if s.get(i + 1) == Some(&b'\'') => {
+                    escaped = true;
+                    i += 2;
+                }
+                b'\'' => break,
+                _ => i += 1,
+            }
+        }
+        let raw = self.text(line, col + 1, col + i);
+        let text = if escaped {
+            Cow::Owned(raw.replace("''", "'"))
+        } else {
+            Cow::Borrowed(raw)
+        };
+        Some((text, false, col + i + 1))
+    }
+
+    fn double_quoted(&self, line: Line, col: usize) -> Option<(Cow<'a, str>, bool, usize)> {
+        let s = self.rest(line, col);
+        let len = s[1..].iter().position(|&c| c == b'"' || c == b'\\')?;
+        if s[1 + len] == b'\\' {
+            return None;
+        }
+        let text = Cow::Borrowed(self.text(line, col + 1, col + 1 + len));
+        Some((text, false, col + len + 2))
+    }
+}
+
+/// Bytes that may end a plain scalar early, outside and inside a flow collection.
+const BLOCK_STOPS: [bool; 256] = stops(false);
+const FLOW_STOPS: [bool; 256] = stops(true);
+
+const fn stops(flow: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    t[b'#' as usize] = true;
+    t[b':' as usize] = true;
+    if flow {
+        let mut i = 0;
+        while i < 256 {
+            t[i] = t[i] || is_flow_indicator(i as u8);
+            i += 1;
+        }
+    }
+    t
+}
+
+impl Line {
+    /// Number of leading spaces.
+    pub(crate) fn indent(self) -> usize {
+        self.indent
+    }
+}
+
+/// The lines of one streamed block item, lent to [`ItemSink::read_item`].
+///
+/// A sink that knows what the item should hold reads it straight from the text with these
+/// scanners — the same ones the reader uses, so the subset is the same — instead of receiving
+/// nodes. Reading stops at the first line indented less than the item's content; when the
+/// sink gives up, the reader rewinds to the item's start and reads it as nodes.
+pub struct ItemLines<'a, 'c> {
+    s: Src<'a>,
+    at: &'c mut Cursor,
+    first: Line,
+    col: usize,
+}
+
+impl<'a> ItemLines<'a, '_> {
+    /// The item's first line and the column its content (a mapping's first key) starts at.
+    pub(crate) fn start(&self) -> (Line, usize) {
+        (self.first, self.col)
+    }
+
+    /// The current content line; `None` at the end of the text.
+    pub(crate) fn current(&self) -> Option<Line> {
+        self.at.cur
+    }
+
+    /// Move to the next content line.
+    pub(crate) fn advance(&mut self) {
+        self.at.load(self.s.b);
+    }
+
+    /// The key of a `key: value` entry at `col`, when there is one.
+    pub(crate) fn key(&self, line: Line, col: usize) -> Option<&'a str> {
+        key_len(self.s.rest(line, col)).map(|n| self.s.text(line, col, col + n))
+    }
+
+    /// The first character at `col`, if the line reaches it.
+    pub(crate) fn byte(&self, line: Line, col: usize) -> Option<u8> {
+        self.s.rest(line, col).first().copied()
+    }
+
+    /// Whether `col` starts a block sequence entry (`-` and a space or the end of the line).
+    pub(crate) fn is_sequence_entry(&self, line: Line, col: usize) -> bool {
+        is_sequence_entry(self.s.rest(line, col))
+    }
+
+    /// The first column at or after `col` that is not a space.
+    pub(crate) fn skip_spaces(&self, line: Line, col: usize) -> usize {
+        self.s.skip_spaces(line, col)
+    }
+
+    /// Whether only spaces and a comment follow `col`.
+    pub(crate) fn only_comment_after(&self, line: Line, col: usize) -> bool {
+        self.s.only_comment_after(line, col)
+    }
+
+    /// The scalar at `col` (in a flow collection when `flow`): its text, whether it was plain,
+    /// and the column after it. `None` for a collection, for anything outside the subset, and
+    /// for a single-quoted scalar with an escaped quote (its text is not a slice of the input).
+    pub(crate) fn scalar(
+        &self,
+        line: Line,
+        col: usize,
+        flow: bool,
+    ) -> Option<(&'a str, bool, usize)> {
+        if matches!(self.byte(line, col)?, b'[' | b'{') {
+            return None;
+        }
+        match self.s.scalar(line, col, flow)? {
+            (Cow::Borrowed(text), plain, end) => Some((text, plain, end)),
+            (Cow::Owned(_), ..) => None,
+        }
+    }
+
+    /// The position of column `col` of `line`.
+    pub(crate) fn position(line: Line, col: usize) -> Position {
+        Src::position(line, col)
+    }
+}
+
 impl<'a> Reader<'a, '_> {
+    /// Offer the item whose content starts at `col` of `first` to the sink; on refusal, rewind.
+    fn offer(&mut self, first: Line, col: usize) -> bool {
+        let saved = self.at;
+        let mut lines = ItemLines {
+            s: self.s,
+            at: &mut self.at,
+            first,
+            col,
+        };
+        if self.sink.read_item(&mut lines) {
+            return true;
+        }
+        self.at = saved;
+        false
+    }
+
     /// Lend a streamed item to the sink, then keep its vectors for reuse.
     fn emit(&mut self, item: Node<'a>) {
         self.sink.item(&item);
@@ -164,54 +464,7 @@ impl<'a> Reader<'a, '_> {
 
     /// Advance `cur` to the next content line.
     fn load_next(&mut self) {
-        while self.next < self.b.len() {
-            let start = self.next;
-            let indent = self.b[start..].iter().take_while(|&&c| c == b' ').count();
-            let end = memchr::memchr(b'\n', &self.b[start + indent..])
-                .map_or(self.b.len(), |i| start + indent + i);
-            self.next = end + 1;
-            self.lines += 1;
-            if start + indent == end || self.b[start + indent] == b'#' {
-                continue;
-            }
-            let text = &self.b[start..end];
-            if indent == 0
-                && (text.starts_with(b"---") || text.starts_with(b"..."))
-                && matches!(text.get(3), None | Some(b' '))
-            {
-                self.markers += 1;
-            }
-            self.cur = Some(Line {
-                start,
-                end,
-                number: self.lines,
-                indent,
-            });
-            return;
-        }
-        self.cur = None;
-    }
-
-    fn rest(&self, line: Line, col: usize) -> &'a [u8] {
-        &self.b[line.start + col..line.end]
-    }
-
-    fn position(line: Line, col: usize) -> Position {
-        let column = u32::try_from(col + 1).unwrap_or(u32::MAX);
-        Position::new(line.number, column)
-    }
-
-    fn skip_spaces(&self, line: Line, mut col: usize) -> usize {
-        while line.start + col < line.end && self.b[line.start + col] == b' ' {
-            col += 1;
-        }
-        col
-    }
-
-    /// True when nothing but spaces and a comment follows `col` (a comment needs a space before it).
-    fn only_comment_after(&self, line: Line, col: usize) -> bool {
-        let c = self.skip_spaces(line, col);
-        line.start + c == line.end || (c > col && self.b[line.start + c] == b'#')
+        self.at.load(self.s.b);
     }
 
     fn enter(&mut self) -> Option<()> {
@@ -219,14 +472,10 @@ impl<'a> Reader<'a, '_> {
         (self.depth <= MAX_DEPTH).then_some(())
     }
 
-    fn text(&self, line: Line, from: usize, to: usize) -> &'a str {
-        &self.src[line.start + from..line.start + to]
-    }
-
     /// A block node whose first character is at column `col` of `line`.
     fn node_at(&mut self, line: Line, col: usize) -> Option<Node<'a>> {
         self.enter()?;
-        let rest = self.rest(line, col);
+        let rest = self.s.rest(line, col);
         let node = if is_sequence_entry(rest) {
             self.block_sequence(line, col, false)
         } else if key_len(rest).is_some() {
@@ -239,14 +488,14 @@ impl<'a> Reader<'a, '_> {
     }
 
     fn block_mapping(&mut self, first: Line, indent: usize) -> Option<Node<'a>> {
-        let position = Self::position(first, indent);
+        let position = Src::position(first, indent);
         let mut entries = self.new_mapping();
         let mut line = first;
         loop {
-            let klen = key_len(self.rest(line, indent))?;
-            let key_text = self.text(line, indent, indent + klen);
+            let klen = key_len(self.s.rest(line, indent))?;
+            let key_text = self.s.text(line, indent, indent + klen);
             let key = Node {
-                position: Self::position(line, indent),
+                position: Src::position(line, indent),
                 value: Value::Scalar {
                     text: Cow::Borrowed(key_text),
                     plain: true,
@@ -258,12 +507,12 @@ impl<'a> Reader<'a, '_> {
             if streamed {
                 self.stream = None;
             }
-            let mut value = if self.only_comment_after(line, after) {
+            let mut value = if self.s.only_comment_after(line, after) {
                 self.load_next();
-                let next = self.cur?;
+                let next = self.at.cur?;
                 if streamed
                     && next.indent > indent
-                    && is_sequence_entry(self.rest(next, next.indent))
+                    && is_sequence_entry(self.s.rest(next, next.indent))
                 {
                     self.enter()?;
                     let seq = self.block_sequence(next, next.indent, true)?;
@@ -271,24 +520,24 @@ impl<'a> Reader<'a, '_> {
                     seq
                 } else if next.indent > indent {
                     self.node_at(next, next.indent)?
-                } else if next.indent == indent && is_sequence_entry(self.rest(next, indent)) {
+                } else if next.indent == indent && is_sequence_entry(self.s.rest(next, indent)) {
                     // An "indentless" sequence (`key:` then `- item` at the key's column): the
                     // full reader places it at its first item's content, so this one does too
                     // (and leaves the rarer `-` alone on its line to the full reader).
-                    if self.only_comment_after(next, indent + 1) {
+                    if self.s.only_comment_after(next, indent + 1) {
                         return None;
                     }
                     self.enter()?;
                     let mut seq = self.block_sequence(next, indent, streamed)?;
                     self.depth -= 1;
                     // The first item starts on the sequence's line, after "- ".
-                    seq.position = Self::position(next, self.skip_spaces(next, indent + 1));
+                    seq.position = Src::position(next, self.s.skip_spaces(next, indent + 1));
                     seq
                 } else {
                     return None; // an empty value: left to the full reader
                 }
             } else {
-                let col = self.skip_spaces(line, after);
+                let col = self.s.skip_spaces(line, after);
                 self.inline_to_end(line, col)?
             };
             // A flow sequence (on the key's line or the next) streams its items here; a block
@@ -299,7 +548,7 @@ impl<'a> Reader<'a, '_> {
                 }
             }
             entries.push((key, value));
-            match self.cur {
+            match self.at.cur {
                 Some(next) if next.indent == indent => line = next,
                 Some(next) if next.indent > indent => return None,
                 _ => break,
@@ -313,7 +562,7 @@ impl<'a> Reader<'a, '_> {
 
     /// A block sequence; with `stream`, its items go to the sink instead of into the node.
     fn block_sequence(&mut self, first: Line, indent: usize, stream: bool) -> Option<Node<'a>> {
-        let position = Self::position(first, indent);
+        let position = Src::position(first, indent);
         let mut items = if stream {
             Vec::new()
         } else {
@@ -322,16 +571,23 @@ impl<'a> Reader<'a, '_> {
         let mut line = first;
         loop {
             let after = indent + 1;
-            let item = if self.only_comment_after(line, after) {
+            // A compact mapping (`- key: …`) may be read by the sink itself.
+            let read = stream && !self.s.only_comment_after(line, after) && {
+                let col = self.s.skip_spaces(line, after);
+                key_len(self.s.rest(line, col)).is_some() && self.offer(line, col)
+            };
+            let item = if read {
+                None
+            } else if self.s.only_comment_after(line, after) {
                 self.load_next();
-                let next = self.cur?;
+                let next = self.at.cur?;
                 if next.indent <= indent {
                     return None; // an empty item
                 }
-                self.node_at(next, next.indent)?
+                Some(self.node_at(next, next.indent)?)
             } else {
-                let col = self.skip_spaces(line, after);
-                let rest = self.rest(line, col);
+                let col = self.s.skip_spaces(line, after);
+                let rest = self.s.rest(line, col);
                 if is_sequence_entry(rest) {
                     return None; // `- - x`: a compact nested sequence
                 }
@@ -339,19 +595,19 @@ impl<'a> Reader<'a, '_> {
                     self.enter()?;
                     let map = self.block_mapping(line, col)?;
                     self.depth -= 1;
-                    map
+                    Some(map)
                 } else {
-                    self.inline_to_end(line, col)?
+                    Some(self.inline_to_end(line, col)?)
                 }
             };
-            if stream {
-                self.emit(item);
-            } else {
-                items.push(item);
+            match item {
+                Some(item) if stream => self.emit(item),
+                Some(item) => items.push(item),
+                None => {}
             }
-            match self.cur {
+            match self.at.cur {
                 Some(next)
-                    if next.indent == indent && is_sequence_entry(self.rest(next, indent)) =>
+                    if next.indent == indent && is_sequence_entry(self.s.rest(next, indent)) =>
                 {
                     line = next;
                 }
@@ -368,7 +624,7 @@ impl<'a> Reader<'a, '_> {
     /// An inline value that must run to the end of its line (or a comment), then the next line.
     fn inline_to_end(&mut self, line: Line, col: usize) -> Option<Node<'a>> {
         let (node, end) = self.inline(line, col, false)?;
-        if !self.only_comment_after(line, end) {
+        if !self.s.only_comment_after(line, end) {
             return None;
         }
         self.load_next();
@@ -377,109 +633,27 @@ impl<'a> Reader<'a, '_> {
 
     /// A scalar or flow collection starting at `col`; returns it and the column after it.
     fn inline(&mut self, line: Line, col: usize, flow: bool) -> Option<(Node<'a>, usize)> {
-        let c = *self.rest(line, col).first()?;
+        let c = *self.s.rest(line, col).first()?;
         match c {
             b'[' => self.flow_sequence(line, col),
             b'{' => self.flow_mapping(line, col),
-            b'\'' => self.single_quoted(line, col),
-            b'"' => self.double_quoted(line, col),
-            _ => self.plain(line, col, flow),
+            _ => self.s.scalar_node(line, col, flow),
         }
-    }
-
-    fn plain(&self, line: Line, col: usize, flow: bool) -> Option<(Node<'a>, usize)> {
-        let s = self.rest(line, col);
-        let first = *s.first()?;
-        let safe_after = |i: usize| match s.get(i) {
-            None | Some(b' ') => false,
-            Some(&c) => !(flow && is_flow_indicator(c)),
-        };
-        match first {
-            b'-' | b':' if safe_after(1) => {}
-            b'-' | b':' | b'?' | b',' | b'[' | b']' | b'{' | b'}' | b'#' | b'&' | b'*' | b'!'
-            | b'|' | b'>' | b'\'' | b'"' | b'%' | b'@' | b'`' => return None,
-            _ => {}
-        }
-        let mut i = 1;
-        while i < s.len() {
-            match s[i] {
-                b'#' if s[i - 1] == b' ' => break,
-                b':' if !safe_after(i + 1) => return None,
-                c if flow && is_flow_indicator(c) => break,
-                _ => {}
-            }
-            i += 1;
-        }
-        let mut end = i;
-        while end > 0 && s[end - 1] == b' ' {
-            end -= 1;
-        }
-        let node = Node {
-            position: Self::position(line, col),
-            value: Value::Scalar {
-                text: Cow::Borrowed(self.text(line, col, col + end)),
-                plain: true,
-            },
-        };
-        Some((node, col + end))
-    }
-
-    fn single_quoted(&self, line: Line, col: usize) -> Option<(Node<'a>, usize)> {
-        let s = self.rest(line, col);
-        let mut i = 1;
-        let mut escaped = false;
-        loop {
-            match s.get(i)? {
-                b'\'' if s.get(i + 1) == Some(&b'\'') => {
-                    escaped = true;
-                    i += 2;
-                }
-                b'\'' => break,
-                _ => i += 1,
-            }
-        }
-        let raw = self.text(line, col + 1, col + i);
-        let text = if escaped {
-            Cow::Owned(raw.replace("''", "'"))
-        } else {
-            Cow::Borrowed(raw)
-        };
-        let node = Node {
-            position: Self::position(line, col),
-            value: Value::Scalar { text, plain: false },
-        };
-        Some((node, col + i + 1))
-    }
-
-    fn double_quoted(&self, line: Line, col: usize) -> Option<(Node<'a>, usize)> {
-        let s = self.rest(line, col);
-        let len = s[1..].iter().position(|&c| c == b'"' || c == b'\\')?;
-        if s[1 + len] == b'\\' {
-            return None;
-        }
-        let node = Node {
-            position: Self::position(line, col),
-            value: Value::Scalar {
-                text: Cow::Borrowed(self.text(line, col + 1, col + 1 + len)),
-                plain: false,
-            },
-        };
-        Some((node, col + len + 2))
     }
 
     fn flow_sequence(&mut self, line: Line, col: usize) -> Option<(Node<'a>, usize)> {
         self.enter()?;
         let mut items = self.new_sequence();
-        let mut at = self.skip_spaces(line, col + 1);
-        if self.rest(line, at).first() != Some(&b']') {
+        let mut at = self.s.skip_spaces(line, col + 1);
+        if self.s.rest(line, at).first() != Some(&b']') {
             loop {
                 let (item, end) = self.inline(line, at, true)?;
                 items.push(item);
-                at = self.skip_spaces(line, end);
-                match self.rest(line, at).first()? {
+                at = self.s.skip_spaces(line, end);
+                match self.s.rest(line, at).first()? {
                     b',' => {
-                        at = self.skip_spaces(line, at + 1);
-                        if self.rest(line, at).first() == Some(&b']') {
+                        at = self.s.skip_spaces(line, at + 1);
+                        if self.s.rest(line, at).first() == Some(&b']') {
                             return None; // trailing comma
                         }
                     }
@@ -490,7 +664,7 @@ impl<'a> Reader<'a, '_> {
         }
         self.depth -= 1;
         let node = Node {
-            position: Self::position(line, col),
+            position: Src::position(line, col),
             value: Value::Sequence(items),
         };
         Some((node, at + 1))
@@ -499,29 +673,29 @@ impl<'a> Reader<'a, '_> {
     fn flow_mapping(&mut self, line: Line, col: usize) -> Option<(Node<'a>, usize)> {
         self.enter()?;
         let mut entries = self.new_mapping();
-        let mut at = self.skip_spaces(line, col + 1);
-        if self.rest(line, at).first() != Some(&b'}') {
+        let mut at = self.s.skip_spaces(line, col + 1);
+        if self.s.rest(line, at).first() != Some(&b'}') {
             loop {
-                let klen = key_len(self.rest(line, at))?;
+                let klen = key_len(self.s.rest(line, at))?;
                 let key = Node {
-                    position: Self::position(line, at),
+                    position: Src::position(line, at),
                     value: Value::Scalar {
-                        text: Cow::Borrowed(self.text(line, at, at + klen)),
+                        text: Cow::Borrowed(self.s.text(line, at, at + klen)),
                         plain: true,
                     },
                 };
-                let vcol = self.skip_spaces(line, at + klen + 1);
-                match self.rest(line, vcol).first() {
+                let vcol = self.s.skip_spaces(line, at + klen + 1);
+                match self.s.rest(line, vcol).first() {
                     None | Some(b',' | b'}' | b'#') => return None, // empty value
                     _ => {}
                 }
                 let (value, end) = self.inline(line, vcol, true)?;
                 entries.push((key, value));
-                at = self.skip_spaces(line, end);
-                match self.rest(line, at).first()? {
+                at = self.s.skip_spaces(line, end);
+                match self.s.rest(line, at).first()? {
                     b',' => {
-                        at = self.skip_spaces(line, at + 1);
-                        if self.rest(line, at).first() == Some(&b'}') {
+                        at = self.s.skip_spaces(line, at + 1);
+                        if self.s.rest(line, at).first() == Some(&b'}') {
                             return None;
                         }
                     }
@@ -532,7 +706,7 @@ impl<'a> Reader<'a, '_> {
         }
         self.depth -= 1;
         let node = Node {
-            position: Self::position(line, col),
+            position: Src::position(line, col),
             value: Value::Mapping(entries),
         };
         Some((node, at + 1))

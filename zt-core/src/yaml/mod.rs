@@ -19,6 +19,8 @@
 pub(crate) mod fast;
 pub(crate) mod full;
 
+pub use fast::ItemLines;
+
 use crate::source::Position;
 use std::borrow::Cow;
 
@@ -105,6 +107,12 @@ pub enum YamlErrorKind {
 pub trait ItemSink<'a> {
     /// The next item, in document order.
     fn item(&mut self, node: &Node<'a>);
+    /// Offered first for every item of a block sequence that is a compact mapping
+    /// (`- key: …`), when the fast reader reads the text: a sink that reads the item straight
+    /// from its lines returns true, and no node is built for it. The default declines.
+    fn read_item(&mut self, _lines: &mut ItemLines<'a, '_>) -> bool {
+        false
+    }
     /// Forget every item received so far: reading restarts from the first item (the fast
     /// reader met something outside its subset and hands over to the full reader).
     fn reset(&mut self);
