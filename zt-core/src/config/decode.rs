@@ -13,7 +13,7 @@ use crate::source::Position;
 use crate::yaml::{Node, Value};
 
 /// Known keys of each mapping, with the field path each is reported under.
-type Keys<const N: usize> = [(&'static str, &'static str); N];
+pub(super) type Keys<const N: usize> = [(&'static str, &'static str); N];
 
 const TOP_KEYS: Keys<3> = [
     ("version", "version"),
@@ -29,7 +29,7 @@ const SETTINGS_KEYS: Keys<7> = [
     ("ssh_ports", "settings.ssh_ports"),
     ("preserve_established", "settings.preserve_established"),
 ];
-const RULE_KEYS: Keys<8> = [
+pub(super) const RULE_KEYS: Keys<8> = [
     ("name", "name"),
     ("description", "description"),
     ("direction", "direction"),
@@ -39,7 +39,7 @@ const RULE_KEYS: Keys<8> = [
     ("priority", "priority"),
     ("log", "log"),
 ];
-const FROM_KEYS: Keys<7> = [
+pub(super) const FROM_KEYS: Keys<7> = [
     ("user", "from.user"),
     ("uid", "from.uid"),
     ("group", "from.group"),
@@ -48,7 +48,7 @@ const FROM_KEYS: Keys<7> = [
     ("host", "from.host"),
     ("hosts", "from.hosts"),
 ];
-const TO_KEYS: Keys<5> = [
+pub(super) const TO_KEYS: Keys<5> = [
     ("host", "to.host"),
     ("hosts", "to.hosts"),
     ("port", "to.port"),
@@ -91,6 +91,20 @@ pub(crate) fn decode_rule<'n>(
     node: &'n Node<'_>,
     diags: &mut Vec<Diagnostic>,
 ) -> RuleConfig<&'n str> {
+    let mut d = Decoder {
+        diags,
+        rule: None,
+        index: None,
+    };
+    d.rule(index, node)
+}
+
+/// [`decode_rule`] into owned text, for a rule that must outlive its node.
+pub(crate) fn decode_rule_owned(
+    index: usize,
+    node: &Node<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> RuleConfig {
     let mut d = Decoder {
         diags,
         rule: None,

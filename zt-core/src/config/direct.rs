@@ -13,7 +13,10 @@
 //! the same either way; [`direct_reader_agrees`] checks exactly that, and a differential test
 //! and the `yaml_readers` fuzz target run it.
 
-use super::decode::{self, ACTIONS, DIRECTIONS, PROTOCOLS, is_null, parse_int, parse_port_spec};
+use super::decode::{
+    self, ACTIONS, DIRECTIONS, FROM_KEYS, Keys, PROTOCOLS, RULE_KEYS, TO_KEYS, is_null, parse_int,
+    parse_port_spec,
+};
 use super::{FromConfig, OneOrMany, PortSpec, RuleConfig, Spanned, ToConfig};
 use crate::diagnostic::Diagnostic;
 use crate::source::Position;
@@ -49,15 +52,15 @@ enum Place {
 pub(crate) fn read_rule<'a>(l: &mut Lines<'a, '_>, r: &mut RuleConfig<&'a str>) -> Option<()> {
     let (first, col) = l.start();
     r.position = Some(Lines::position(first, col));
-    block_entries(l, first, col, |l, key, line, after| match key {
+    block_entries(l, first, col, &RULE_KEYS, |l, key, line, after| match key {
         "name" => once(&mut r.name, string(value(l, line, col, after)?)?),
         "description" => once(&mut r.description, string(value(l, line, col, after)?)?),
         "direction" => once(
             &mut r.direction,
             word(value(l, line, col, after)?, &DIRECTIONS)?,
         ),
-        "from" => nested(l, line, col, after, &mut r.from, from_entry),
-        "to" => nested(l, line, col, after, &mut r.to, to_entry),
+        "from" => nested(l, line, col, after, &mut r.from, &FROM_KEYS, from_entry),
+        "to" => nested(l, line, col, after, &mut r.to, &TO_KEYS, to_entry),
         "action" => once(&mut r.action, word(value(l, line, col, after)?, &ACTIONS)?),
         "priority" => once(&mut r.priority, integer(value(l, line, col, after)?)?),
         "log" => once(&mut r.log, boolean(value(l, line, col, after)?)?),
@@ -100,18 +103,20 @@ fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
     }
 }
 
-/// The entries of a block mapping whose keys are at column `col`, from `first` on: `entry`
-/// reads each value and leaves the lines after it. Ends at a line indented less than `col`.
-fn block_entries<'a>(
+/// The entries of a block mapping whose keys (each one of `known`) are at column `col`, from
+/// `first` on: `entry` reads each value and leaves the lines after it. Ends at a line indented
+/// less than `col`.
+fn block_entries<'a, const N: usize>(
     l: &mut Lines<'a, '_>,
     first: Line,
     col: usize,
-    mut entry: impl FnMut(&mut Lines<'a, '_>, &'a str, Line, usize) -> Option<()>,
+    known: &Keys<N>,
+    mut entry: impl FnMut(&mut Lines<'a, '_>, &'static str, Line, usize) -> Option<()>,
 ) -> Option<()> {
     let mut line = first;
     loop {
-        let key = l.key(line, col)?;
-        entry(l, key, line, col + key.len() + 1)?;
+        let (key, after) = l.known_key(line, col, known)?;
+        entry(l, key, line, after)?;
         match l.current() {
             Some(next) if next.indent() == col => line = next,
             Some(next) if next.indent() > col => return None,
@@ -122,13 +127,17 @@ fn block_entries<'a>(
 
 /// Where the value of the key whose `:` ends before column `after` is.
 fn place(l: &mut Lines<'_, '_>, line: Line, col: usize, after: usize) -> Option<Place> {
-    if l.only_comment_after(line, after) {
-        l.advance();
-        let next = l.current()?;
-        // Not below: an empty value, or a sequence at the key's own column.
-        return (next.indent() > col).then_some(Place::Below(next));
+    let at = l.skip_spaces(line, after);
+    match l.byte(line, at) {
+        // Only a comment (after a space) or nothing follows the key: the value is below.
+        None => {}
+        Some(b'#') if at > after => {}
+        Some(_) => return Some(Place::Inline(line, at)),
     }
-    Some(Place::Inline(line, l.skip_spaces(line, after)))
+    l.advance();
+    let next = l.current()?;
+    // Not below: an empty value, or a sequence at the key's own column.
+    (next.indent() > col).then_some(Place::Below(next))
 }
 
 /// After an inline value ending at `end` of a block mapping's line: only a comment may follow.
@@ -218,12 +227,13 @@ fn block_list<'a>(l: &mut Lines<'a, '_>, first: Line) -> Option<Val<'a>> {
 
 /// A `from` or `to` mapping into `slot`: block (on the lines below) or flow (`{…}` on the
 /// key's line).
-fn nested<'a, T: Default>(
+fn nested<'a, T: Default, const N: usize>(
     l: &mut Lines<'a, '_>,
     line: Line,
     col: usize,
     after: usize,
     slot: &mut Option<Spanned<T>>,
+    known: &Keys<N>,
     entry: fn(&mut T, &str, Val<'a>) -> Option<()>,
 ) -> Option<()> {
     if slot.is_some() {
@@ -234,13 +244,13 @@ fn nested<'a, T: Default>(
         Place::Below(next) => {
             let inner = next.indent();
             s.position = Some(Lines::position(next, inner));
-            block_entries(l, next, inner, |l, key, line, after| {
+            block_entries(l, next, inner, known, |l, key, line, after| {
                 entry(&mut s.value, key, value(l, line, inner, after)?)
             })
         }
         Place::Inline(line, at) if l.byte(line, at) == Some(b'{') => {
             s.position = Some(Lines::position(line, at));
-            let end = flow_entries(l, line, at, |key, v| entry(&mut s.value, key, v))?;
+            let end = flow_entries(l, line, at, known, |key, v| entry(&mut s.value, key, v))?;
             line_end(l, line, end)
         }
         Place::Inline(..) => None,
@@ -249,17 +259,18 @@ fn nested<'a, T: Default>(
 
 /// The entries of `{k: v, …}` at `col`, as the fast reader reads a flow mapping; returns the
 /// column after the closing brace.
-fn flow_entries<'a>(
+fn flow_entries<'a, const N: usize>(
     l: &Lines<'a, '_>,
     line: Line,
     col: usize,
-    mut entry: impl FnMut(&'a str, Val<'a>) -> Option<()>,
+    known: &Keys<N>,
+    mut entry: impl FnMut(&'static str, Val<'a>) -> Option<()>,
 ) -> Option<usize> {
     let mut at = l.skip_spaces(line, col + 1);
     if l.byte(line, at) != Some(b'}') {
         loop {
-            let key = l.key(line, at)?;
-            let vcol = l.skip_spaces(line, at + key.len() + 1);
+            let (key, after) = l.known_key(line, at, known)?;
+            let vcol = l.skip_spaces(line, after);
             match l.byte(line, vcol) {
                 None | Some(b',' | b'}' | b'#') => return None,
                 _ => {}

@@ -9,6 +9,7 @@ mod address;
 mod builder;
 mod export;
 mod identity;
+mod parallel;
 mod port;
 pub(crate) mod shadow;
 mod short_list;

@@ -46,13 +46,34 @@ fn covers(a: &Rule, b: &Rule) -> bool {
 struct SpanIndex {
     /// `(first, last, rule)`, sorted by `first`.
     spans: Vec<(u16, u16, usize)>,
-    /// `tree[i]`: the greatest `last` in the node's range of `spans` (1-based heap layout).
+    /// `tree[i]`: the greatest `last` in the node's range of `spans` (1-based heap layout);
+    /// empty for a group that is scanned.
     tree: Vec<u16>,
+    /// `reach[k]`: the greatest `last` of `spans[..k]` (tree groups only). Most rules are
+    /// covered by nothing before them, which this answers without walking the tree.
+    reach: Vec<u16>,
 }
 
 impl SpanIndex {
+    /// Groups of at most this many spans (most groups: one sender, a few rules) are scanned,
+    /// which is cheaper than building and walking a tree.
+    const SCAN: usize = 16;
+
     fn new(mut spans: Vec<(u16, u16, usize)>) -> Self {
         spans.sort_unstable();
+        if spans.len() <= Self::SCAN {
+            return Self {
+                spans,
+                tree: Vec::new(),
+                reach: Vec::new(),
+            };
+        }
+        let mut reach = Vec::with_capacity(spans.len() + 1);
+        reach.push(0);
+        reach.extend(spans.iter().scan(0u16, |max, s| {
+            *max = (*max).max(s.1);
+            Some(*max)
+        }));
         let mut tree = vec![0u16; 2 * spans.len().next_power_of_two()];
         let leaves = tree.len() / 2;
         for (i, s) in spans.iter().enumerate() {
@@ -61,15 +82,26 @@ impl SpanIndex {
         for i in (1..leaves).rev() {
             tree[i] = tree[2 * i].max(tree[2 * i + 1]);
         }
-        Self { spans, tree }
+        Self { spans, tree, reach }
     }
 
     /// Every rule whose span contains `first..=last`.
     fn find(&self, first: u16, last: u16, out: &mut Vec<usize>) {
         // Candidates start at or before `first`: a prefix of the sorted spans.
         let prefix = self.spans.partition_point(|s| s.0 <= first);
-        if prefix > 0 {
-            self.descend(1, 0, self.tree.len() / 2, prefix, last, out);
+        if self.tree.is_empty() {
+            let containing = self.spans[..prefix].iter().filter(|s| s.1 >= last);
+            out.extend(containing.map(|s| s.2));
+            return;
+        }
+        // Those starting exactly at `first` (the querying rule's own span among them) are
+        // checked one by one; the tree is walked only when a span starting before `first`
+        // reaches `last`.
+        let before = self.spans[..prefix].partition_point(|s| s.0 < first);
+        let at = self.spans[before..prefix].iter().filter(|s| s.1 >= last);
+        out.extend(at.map(|s| s.2));
+        if self.reach[before] >= last {
+            self.descend(1, 0, self.tree.len() / 2, before, last, out);
         }
     }
 
@@ -214,21 +246,39 @@ pub(crate) fn shadowed(policy: &Policy) -> Vec<(usize, Shadower)> {
 mod tests {
     use super::SpanIndex;
 
+    /// Both ways of searching (a scan of a small group, the tree of a large one) find exactly
+    /// the spans that contain the query.
     #[test]
     fn span_index_finds_exactly_the_containing_spans() {
-        let spans = vec![(1, 10, 0), (5, 5, 1), (0, 65535, 2), (20, 30, 3), (5, 9, 4)];
-        let index = SpanIndex::new(spans.clone());
-        for (first, last) in [(5, 5), (6, 9), (1, 10), (25, 26), (31, 31), (0, 0)] {
-            let mut found = Vec::new();
-            index.find(first, last, &mut found);
-            found.sort_unstable();
-            let mut expected: Vec<usize> = spans
-                .iter()
-                .filter(|s| s.0 <= first && last <= s.1)
-                .map(|s| s.2)
-                .collect();
-            expected.sort_unstable();
-            assert_eq!(found, expected, "{first}-{last}");
+        let mut spans = vec![(1, 10, 0), (5, 5, 1), (0, 65535, 2), (20, 30, 3), (5, 9, 4)];
+        let small = spans.len();
+        // Large groups: spans from a fixed pseudo-random sequence, with and without a span
+        // that covers every port.
+        let mut x = 12345u32;
+        for rule in small..small + 100 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let first = u16::try_from(x >> 16 & 0x3f).unwrap();
+            let len = u16::try_from(x >> 8 & 0x0f).unwrap();
+            spans.push((first, first + len, rule));
+        }
+        let without_any: Vec<_> = spans.iter().copied().filter(|s| s.2 != 2).collect();
+        for spans in [spans[..small].to_vec(), spans, without_any] {
+            let index = SpanIndex::new(spans.clone());
+            assert_eq!(index.tree.is_empty(), spans.len() <= SpanIndex::SCAN);
+            for first in 0..80 {
+                for last in [first, first + 1, first + 7, 65535] {
+                    let mut found = Vec::new();
+                    index.find(first, last, &mut found);
+                    found.sort_unstable();
+                    let mut expected: Vec<usize> = spans
+                        .iter()
+                        .filter(|s| s.0 <= first && last <= s.1)
+                        .map(|s| s.2)
+                        .collect();
+                    expected.sort_unstable();
+                    assert_eq!(found, expected, "{first}-{last}");
+                }
+            }
         }
     }
 }

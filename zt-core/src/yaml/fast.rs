@@ -125,7 +125,7 @@ const fn is_flow_indicator(c: u8) -> bool {
 
 /// The bytes of a key after its first, as a table: every line of a configuration starts with
 /// a key or a `-`, so this scan runs for nearly every line.
-const KEY_CHARS: [bool; 256] = {
+static KEY_CHARS: [bool; 256] = {
     let mut t = [false; 256];
     let mut c = 0;
     while c < 256 {
@@ -247,7 +247,7 @@ impl<'a> Src<'a> {
         }
         // Only `#`, `:` and (in a flow collection) the flow indicators can end a plain scalar
         // early; every other byte is skipped by one table lookup.
-        let stops = if flow { FLOW_STOPS } else { BLOCK_STOPS };
+        let stops = if flow { &FLOW_STOPS } else { &BLOCK_STOPS };
         let mut i = 1;
         while i < s.len() {
             let c = s[i];
@@ -307,8 +307,8 @@ impl<'a> Src<'a> {
 }
 
 /// Bytes that may end a plain scalar early, outside and inside a flow collection.
-const BLOCK_STOPS: [bool; 256] = stops(false);
-const FLOW_STOPS: [bool; 256] = stops(true);
+static BLOCK_STOPS: [bool; 256] = stops(false);
+static FLOW_STOPS: [bool; 256] = stops(true);
 
 const fn stops(flow: bool) -> [bool; 256] {
     let mut t = [false; 256];
@@ -363,6 +363,26 @@ impl<'a> ItemLines<'a, '_> {
     /// The key of a `key: value` entry at `col`, when there is one.
     pub(crate) fn key(&self, line: Line, col: usize) -> Option<&'a str> {
         key_len(self.s.rest(line, col)).map(|n| self.s.text(line, col, col + n))
+    }
+
+    /// The key of a `key: value` entry at `col` when it is one of `known` (the first of each
+    /// pair), and the column after its colon. The same as [`Self::key`] for those keys, without
+    /// scanning for an arbitrary one.
+    pub(crate) fn known_key<T>(
+        &self,
+        line: Line,
+        col: usize,
+        known: &[(&'static str, T)],
+    ) -> Option<(&'static str, usize)> {
+        let rest = self.s.rest(line, col);
+        known.iter().find_map(|&(key, _)| {
+            let n = key.len();
+            // Byte by byte: keys are a few bytes, shorter than a call to `memcmp`.
+            let entry = rest.get(n) == Some(&b':')
+                && matches!(rest.get(n + 1), None | Some(b' '))
+                && key.bytes().zip(rest).all(|(k, &r)| k == r);
+            entry.then_some((key, col + n + 1))
+        })
     }
 
     /// The first character at `col`, if the line reaches it.

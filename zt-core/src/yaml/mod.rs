@@ -141,6 +141,15 @@ pub fn read_streaming<'a>(
     key: Option<&str>,
     sink: &mut dyn ItemSink<'a>,
 ) -> Result<Node<'a>, YamlError> {
+    check_size(text)?;
+    if let Some(node) = fast::read(text, key, sink) {
+        return Ok(node);
+    }
+    read_full_streaming(text, key, sink)
+}
+
+/// Refuse a text larger than [`MAX_INPUT_BYTES`].
+pub(crate) fn check_size(text: &str) -> Result<(), YamlError> {
     if text.len() > MAX_INPUT_BYTES {
         return Err(YamlError {
             position: None,
@@ -153,9 +162,16 @@ pub fn read_streaming<'a>(
             kind: YamlErrorKind::TooLarge,
         });
     }
-    if let Some(node) = fast::read(text, key, sink) {
-        return Ok(node);
-    }
+    Ok(())
+}
+
+/// [`read_streaming`] with the full reader, after the fast one declined `text`: `sink` is
+/// reset first, as it may have received items.
+pub(crate) fn read_full_streaming<'a>(
+    text: &'a str,
+    key: Option<&str>,
+    sink: &mut dyn ItemSink<'a>,
+) -> Result<Node<'a>, YamlError> {
     sink.reset();
     let mut root = full::read(text)?;
     stream_from_tree(&mut root, key, sink);
