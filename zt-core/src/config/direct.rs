@@ -25,12 +25,6 @@ use crate::yaml::{ItemLines, ItemSink, Node};
 
 type Lines<'a, 'c> = ItemLines<'a, 'c>;
 
-/// A scalar or a list of scalars, where it starts, as met in the text.
-enum Val<'a> {
-    Scalar(Scalar<'a>),
-    List(Vec<Scalar<'a>>, Position),
-}
-
 #[derive(Clone, Copy)]
 struct Scalar<'a> {
     text: &'a str,
@@ -46,48 +40,70 @@ enum Place {
     Below(Line),
 }
 
+/// An entry's value, about to be read as the field it belongs to expects: a scalar or a list
+/// (whose items are converted as they are met, with no list of scalars in between).
+struct Value<'l, 'a, 'c> {
+    l: &'l mut Lines<'a, 'c>,
+    at: Source,
+}
+
+#[derive(Clone, Copy)]
+enum Source {
+    /// In a block mapping whose keys are at `col`: after the key's colon, at `after`.
+    Block {
+        line: Line,
+        col: usize,
+        after: usize,
+    },
+    /// In a flow mapping, at `at`; reading sets `end` to the column after the value.
+    Flow { line: Line, at: usize, end: usize },
+}
+
 /// Read the item the lines are lent for as a rule into `r` (default on entry), or `None` to
 /// leave it to the decoder. The rule is filled in place: it is several hundred bytes, and
 /// moving it (and its `from` and `to`) by value cost more than reading some of its fields.
 pub(crate) fn read_rule<'a>(l: &mut Lines<'a, '_>, r: &mut RuleConfig<&'a str>) -> Option<()> {
     let (first, col) = l.start();
     r.position = Some(Lines::position(first, col));
-    block_entries(l, first, col, &RULE_KEYS, |l, key, line, after| match key {
-        "name" => once(&mut r.name, string(value(l, line, col, after)?)?),
-        "description" => once(&mut r.description, string(value(l, line, col, after)?)?),
-        "direction" => once(
-            &mut r.direction,
-            word(value(l, line, col, after)?, &DIRECTIONS)?,
-        ),
-        "from" => nested(l, line, col, after, &mut r.from, &FROM_KEYS, from_entry),
-        "to" => nested(l, line, col, after, &mut r.to, &TO_KEYS, to_entry),
-        "action" => once(&mut r.action, word(value(l, line, col, after)?, &ACTIONS)?),
-        "priority" => once(&mut r.priority, integer(value(l, line, col, after)?)?),
-        "log" => once(&mut r.log, boolean(value(l, line, col, after)?)?),
-        _ => None,
+    block_entries(l, first, col, &RULE_KEYS, |l, key, line, after| {
+        let mut v = Value {
+            l,
+            at: Source::Block { line, col, after },
+        };
+        match key {
+            "name" => once(&mut r.name, string(v.scalar()?)?),
+            "description" => once(&mut r.description, string(v.scalar()?)?),
+            "direction" => once(&mut r.direction, word(v.scalar()?, &DIRECTIONS)?),
+            "from" => nested(v.l, line, col, after, &mut r.from, &FROM_KEYS, from_entry),
+            "to" => nested(v.l, line, col, after, &mut r.to, &TO_KEYS, to_entry),
+            "action" => once(&mut r.action, word(v.scalar()?, &ACTIONS)?),
+            "priority" => once(&mut r.priority, integer(v.scalar()?)?),
+            "log" => once(&mut r.log, boolean(v.scalar()?)?),
+            _ => None,
+        }
     })
 }
 
-fn from_entry<'a>(f: &mut FromConfig<&'a str>, key: &str, v: Val<'a>) -> Option<()> {
+fn from_entry<'a>(f: &mut FromConfig<&'a str>, key: &str, v: &mut Value<'_, 'a, '_>) -> Option<()> {
     match key {
-        "user" => once(&mut f.user, string(v)?),
-        "uid" => once(&mut f.uid, integer(v)?),
-        "group" => once(&mut f.group, string(v)?),
-        "gid" => once(&mut f.gid, integer(v)?),
-        "cgroup" => once(&mut f.cgroup, string(v)?),
-        "host" => once(&mut f.host, string(v)?),
-        "hosts" => once(&mut f.hosts, list(v, string)?),
+        "user" => once(&mut f.user, string(v.scalar()?)?),
+        "uid" => once(&mut f.uid, integer(v.scalar()?)?),
+        "group" => once(&mut f.group, string(v.scalar()?)?),
+        "gid" => once(&mut f.gid, integer(v.scalar()?)?),
+        "cgroup" => once(&mut f.cgroup, string(v.scalar()?)?),
+        "host" => once(&mut f.host, string(v.scalar()?)?),
+        "hosts" => once(&mut f.hosts, v.list(string)?),
         _ => None,
     }
 }
 
-fn to_entry<'a>(t: &mut ToConfig<&'a str>, key: &str, v: Val<'a>) -> Option<()> {
+fn to_entry<'a>(t: &mut ToConfig<&'a str>, key: &str, v: &mut Value<'_, 'a, '_>) -> Option<()> {
     match key {
-        "host" => once(&mut t.host, string(v)?),
-        "hosts" => once(&mut t.hosts, list(v, string)?),
-        "port" => once(&mut t.port, list(v, port)?),
-        "ports" => once(&mut t.ports, list(v, port)?),
-        "protocol" => once(&mut t.protocol, word(v, &PROTOCOLS)?),
+        "host" => once(&mut t.host, string(v.scalar()?)?),
+        "hosts" => once(&mut t.hosts, v.list(string)?),
+        "port" => once(&mut t.port, v.list(port)?),
+        "ports" => once(&mut t.ports, v.list(port)?),
+        "protocol" => once(&mut t.protocol, word(v.scalar()?, &PROTOCOLS)?),
         _ => None,
     }
 }
@@ -145,42 +161,81 @@ fn line_end(l: &mut Lines<'_, '_>, line: Line, end: usize) -> Option<()> {
     l.only_comment_after(line, end).then(|| l.advance())
 }
 
-/// A scalar or list value of a block mapping's key.
-fn value<'a>(l: &mut Lines<'a, '_>, line: Line, col: usize, after: usize) -> Option<Val<'a>> {
-    match place(l, line, col, after)? {
-        Place::Inline(line, at) => {
-            let (v, end) = inline(l, line, at, false)?;
-            line_end(l, line, end)?;
-            Some(v)
-        }
-        Place::Below(next) if l.is_sequence_entry(next, next.indent()) => block_list(l, next),
-        Place::Below(_) => None,
-    }
-}
-
-/// A scalar or flow list at column `at`, and the column after it.
-fn inline<'a>(l: &Lines<'a, '_>, line: Line, at: usize, flow: bool) -> Option<(Val<'a>, usize)> {
-    if l.byte(line, at)? == b'[' {
-        return flow_list(l, line, at);
-    }
-    let (scalar, end) = scalar(l, line, at, flow)?;
-    Some((Val::Scalar(scalar), end))
-}
-
 fn scalar<'a>(l: &Lines<'a, '_>, line: Line, at: usize, flow: bool) -> Option<(Scalar<'a>, usize)> {
     let (text, plain, end) = l.scalar(line, at, flow)?;
     let at = Lines::position(line, at);
     Some((Scalar { text, plain, at }, end))
 }
 
-/// `[a, b]` of scalars, as the fast reader reads a flow sequence.
-fn flow_list<'a>(l: &Lines<'a, '_>, line: Line, col: usize) -> Option<(Val<'a>, usize)> {
+impl<'a> Value<'_, 'a, '_> {
+    /// The value as a scalar (a collection here is the decoder's to report).
+    fn scalar(&mut self) -> Option<Scalar<'a>> {
+        match &mut self.at {
+            Source::Block { line, col, after } => {
+                let Place::Inline(line, at) = place(self.l, *line, *col, *after)? else {
+                    return None;
+                };
+                let (s, end) = scalar(self.l, line, at, false)?;
+                line_end(self.l, line, end)?;
+                Some(s)
+            }
+            Source::Flow { line, at, end } => {
+                let (s, after) = scalar(self.l, *line, *at, true)?;
+                *end = after;
+                Some(s)
+            }
+        }
+    }
+
+    /// The value as one item or a list of them (flow `[a, b]`, or block `- a` lines), each
+    /// converted by `item`.
+    fn list<T>(&mut self, item: fn(Scalar<'a>) -> Option<T>) -> Option<Spanned<OneOrMany<T>>> {
+        let one = |s: Scalar<'a>| Some(Spanned::new(OneOrMany::One(item(s)?), Some(s.at)));
+        match &mut self.at {
+            Source::Block { line, col, after } => match place(self.l, *line, *col, *after)? {
+                Place::Inline(line, at) => {
+                    let (v, end) = if self.l.byte(line, at) == Some(b'[') {
+                        flow_list(self.l, line, at, item)?
+                    } else {
+                        let (s, end) = scalar(self.l, line, at, false)?;
+                        (one(s)?, end)
+                    };
+                    line_end(self.l, line, end)?;
+                    Some(v)
+                }
+                Place::Below(next) if self.l.is_sequence_entry(next, next.indent()) => {
+                    block_list(self.l, next, item)
+                }
+                Place::Below(_) => None,
+            },
+            Source::Flow { line, at, end } => {
+                let (v, after) = if self.l.byte(*line, *at) == Some(b'[') {
+                    flow_list(self.l, *line, *at, item)?
+                } else {
+                    let (s, after) = scalar(self.l, *line, *at, true)?;
+                    (one(s)?, after)
+                };
+                *end = after;
+                Some(v)
+            }
+        }
+    }
+}
+
+/// `[a, b]` of scalars, as the fast reader reads a flow sequence, each converted by `item`;
+/// and the column after it.
+fn flow_list<'a, T>(
+    l: &Lines<'a, '_>,
+    line: Line,
+    col: usize,
+    item: fn(Scalar<'a>) -> Option<T>,
+) -> Option<(Spanned<OneOrMany<T>>, usize)> {
     let mut items = Vec::new();
     let mut at = l.skip_spaces(line, col + 1);
     if l.byte(line, at) != Some(b']') {
         loop {
-            let (item, end) = scalar(l, line, at, true)?;
-            items.push(item);
+            let (s, end) = scalar(l, line, at, true)?;
+            items.push(item(s)?);
             at = l.skip_spaces(line, end);
             match l.byte(line, at)? {
                 b',' => {
@@ -194,11 +249,17 @@ fn flow_list<'a>(l: &Lines<'a, '_>, line: Line, col: usize) -> Option<(Val<'a>, 
             }
         }
     }
-    Some((Val::List(items, Lines::position(line, col)), at + 1))
+    let list = Spanned::new(OneOrMany::Many(items), Some(Lines::position(line, col)));
+    Some((list, at + 1))
 }
 
-/// `- a` lines of scalars starting at `first`, as the fast reader reads a block sequence.
-fn block_list<'a>(l: &mut Lines<'a, '_>, first: Line) -> Option<Val<'a>> {
+/// `- a` lines of scalars starting at `first`, as the fast reader reads a block sequence, each
+/// converted by `item`.
+fn block_list<'a, T>(
+    l: &mut Lines<'a, '_>,
+    first: Line,
+    item: fn(Scalar<'a>) -> Option<T>,
+) -> Option<Spanned<OneOrMany<T>>> {
     let indent = first.indent();
     let mut items = Vec::new();
     let mut line = first;
@@ -211,9 +272,9 @@ fn block_list<'a>(l: &mut Lines<'a, '_>, first: Line) -> Option<Val<'a>> {
         if l.is_sequence_entry(line, col) || l.key(line, col).is_some() {
             return None;
         }
-        let (item, end) = scalar(l, line, col, false)?;
+        let (s, end) = scalar(l, line, col, false)?;
         line_end(l, line, end)?;
-        items.push(item);
+        items.push(item(s)?);
         match l.current() {
             Some(next) if next.indent() == indent && l.is_sequence_entry(next, indent) => {
                 line = next;
@@ -222,7 +283,8 @@ fn block_list<'a>(l: &mut Lines<'a, '_>, first: Line) -> Option<Val<'a>> {
             _ => break,
         }
     }
-    Some(Val::List(items, Lines::position(first, indent)))
+    let at = Lines::position(first, indent);
+    Some(Spanned::new(OneOrMany::Many(items), Some(at)))
 }
 
 /// A `from` or `to` mapping into `slot`: block (on the lines below) or flow (`{…}` on the
@@ -234,7 +296,7 @@ fn nested<'a, T: Default, const N: usize>(
     after: usize,
     slot: &mut Option<Spanned<T>>,
     known: &Keys<N>,
-    entry: fn(&mut T, &str, Val<'a>) -> Option<()>,
+    entry: fn(&mut T, &str, &mut Value<'_, 'a, '_>) -> Option<()>,
 ) -> Option<()> {
     if slot.is_some() {
         return None;
@@ -245,26 +307,46 @@ fn nested<'a, T: Default, const N: usize>(
             let inner = next.indent();
             s.position = Some(Lines::position(next, inner));
             block_entries(l, next, inner, known, |l, key, line, after| {
-                entry(&mut s.value, key, value(l, line, inner, after)?)
+                let at = Source::Block {
+                    line,
+                    col: inner,
+                    after,
+                };
+                entry(&mut s.value, key, &mut Value { l, at })
             })
         }
         Place::Inline(line, at) if l.byte(line, at) == Some(b'{') => {
             s.position = Some(Lines::position(line, at));
-            let end = flow_entries(l, line, at, known, |key, v| entry(&mut s.value, key, v))?;
+            let end = flow_entries(l, line, at, known, |l, key, vcol| {
+                let mut v = Value {
+                    l,
+                    at: Source::Flow {
+                        line,
+                        at: vcol,
+                        end: vcol,
+                    },
+                };
+                entry(&mut s.value, key, &mut v)?;
+                match v.at {
+                    Source::Flow { end, .. } => Some(end),
+                    Source::Block { .. } => None,
+                }
+            })?;
             line_end(l, line, end)
         }
         Place::Inline(..) => None,
     }
 }
 
-/// The entries of `{k: v, …}` at `col`, as the fast reader reads a flow mapping; returns the
-/// column after the closing brace.
+/// The entries of `{k: v, …}` at `col`, as the fast reader reads a flow mapping: `entry` reads
+/// the value at the column it is given and returns the column after it. Returns the column
+/// after the closing brace.
 fn flow_entries<'a, const N: usize>(
-    l: &Lines<'a, '_>,
+    l: &mut Lines<'a, '_>,
     line: Line,
     col: usize,
     known: &Keys<N>,
-    mut entry: impl FnMut(&'static str, Val<'a>) -> Option<()>,
+    mut entry: impl FnMut(&mut Lines<'a, '_>, &'static str, usize) -> Option<usize>,
 ) -> Option<usize> {
     let mut at = l.skip_spaces(line, col + 1);
     if l.byte(line, at) != Some(b'}') {
@@ -273,10 +355,11 @@ fn flow_entries<'a, const N: usize>(
             let vcol = l.skip_spaces(line, after);
             match l.byte(line, vcol) {
                 None | Some(b',' | b'}' | b'#') => return None,
+                // A nested mapping is the decoder's to report.
+                Some(b'{') => return None,
                 _ => {}
             }
-            let (v, end) = inline(l, line, vcol, true)?;
-            entry(key, v)?;
+            let end = entry(l, key, vcol)?;
             at = l.skip_spaces(line, end);
             match l.byte(line, at)? {
                 b',' => {
@@ -295,25 +378,21 @@ fn flow_entries<'a, const N: usize>(
 
 // The value decoders: each accepts exactly what the decoder accepts without a problem.
 
-fn text(v: Val<'_>) -> Option<Scalar<'_>> {
-    match v {
-        Val::Scalar(s) if !is_null(s.text, s.plain) => Some(s),
-        _ => None,
-    }
+fn text(s: Scalar<'_>) -> Option<Scalar<'_>> {
+    (!is_null(s.text, s.plain)).then_some(s)
 }
 
-fn string(v: Val<'_>) -> Option<Spanned<&str>> {
-    text(v).map(|s| Spanned::new(s.text, Some(s.at)))
+fn string(s: Scalar<'_>) -> Option<Spanned<&str>> {
+    text(s).map(|s| Spanned::new(s.text, Some(s.at)))
 }
 
-fn word<T: Copy>(v: Val<'_>, words: &[(&str, T)]) -> Option<Spanned<T>> {
-    let s = text(v)?;
+fn word<T: Copy>(s: Scalar<'_>, words: &[(&str, T)]) -> Option<Spanned<T>> {
+    let s = text(s)?;
     let (_, value) = words.iter().find(|(w, _)| *w == s.text)?;
     Some(Spanned::new(*value, Some(s.at)))
 }
 
-fn boolean(v: Val<'_>) -> Option<Spanned<bool>> {
-    let Val::Scalar(s) = v else { return None };
+fn boolean(s: Scalar<'_>) -> Option<Spanned<bool>> {
     let value = match (s.text, s.plain) {
         ("true" | "True" | "TRUE", true) => true,
         ("false" | "False" | "FALSE", true) => false,
@@ -322,30 +401,16 @@ fn boolean(v: Val<'_>) -> Option<Spanned<bool>> {
     Some(Spanned::new(value, Some(s.at)))
 }
 
-fn integer(v: Val<'_>) -> Option<Spanned<i64>> {
-    match v {
-        Val::Scalar(s) if s.plain => Some(Spanned::new(parse_int(s.text)?, Some(s.at))),
-        _ => None,
-    }
+fn integer(s: Scalar<'_>) -> Option<Spanned<i64>> {
+    s.plain
+        .then(|| parse_int(s.text))
+        .flatten()
+        .map(|v| Spanned::new(v, Some(s.at)))
 }
 
-fn port(v: Val<'_>) -> Option<Spanned<PortSpec>> {
-    let s = text(v)?;
+fn port(s: Scalar<'_>) -> Option<Spanned<PortSpec>> {
+    let s = text(s)?;
     Some(Spanned::new(parse_port_spec(s.text)?, Some(s.at)))
-}
-
-/// One value or a list of them, each read by `item`.
-fn list<'a, T>(v: Val<'a>, item: impl Fn(Val<'a>) -> Option<T>) -> Option<Spanned<OneOrMany<T>>> {
-    match v {
-        Val::List(items, at) => {
-            let items = items
-                .into_iter()
-                .map(|s| item(Val::Scalar(s)))
-                .collect::<Option<Vec<T>>>()?;
-            Some(Spanned::new(OneOrMany::Many(items), Some(at)))
-        }
-        Val::Scalar(s) => Some(Spanned::new(OneOrMany::One(item(v)?), Some(s.at))),
-    }
 }
 
 /// What reading a document's rules produced: the root, and every rule and diagnostic in order

@@ -13,7 +13,7 @@
 //! cgroup path), every rule looks up two or more of them, and foldhash's per-map random seed
 //! still keeps a crafted file from degrading the maps.
 
-use super::{Direction, Identity, Policy, Protocol, Rule};
+use super::{Direction, Identity, Policy, Protocol, Rule, ShortList};
 use foldhash::HashMap;
 
 /// What hides a shadowed rule.
@@ -45,7 +45,7 @@ fn covers(a: &Rule, b: &Rule) -> bool {
 /// given span in O(log n + answers), using a max-tree over the spans sorted by first port.
 struct SpanIndex {
     /// `(first, last, rule)`, sorted by `first`.
-    spans: Vec<(u16, u16, usize)>,
+    spans: ShortList<(u16, u16, usize)>,
     /// `tree[i]`: the greatest `last` in the node's range of `spans` (1-based heap layout);
     /// empty for a group that is scanned.
     tree: Vec<u16>,
@@ -59,8 +59,8 @@ impl SpanIndex {
     /// which is cheaper than building and walking a tree.
     const SCAN: usize = 16;
 
-    fn new(mut spans: Vec<(u16, u16, usize)>) -> Self {
-        spans.sort_unstable();
+    fn new(mut spans: ShortList<(u16, u16, usize)>) -> Self {
+        spans.as_mut_slice().sort_unstable();
         if spans.len() <= Self::SCAN {
             return Self {
                 spans,
@@ -174,19 +174,24 @@ pub(crate) fn shadowed(policy: &Policy) -> Vec<(usize, Shadower)> {
     // Each group is looked up by key once per rule, here; the search below reaches a rule's
     // own group and its direction's `Any` group by index.
     let mut ids: HashMap<Group<'_>, usize> = HashMap::default();
-    let mut groups: Vec<Vec<(u16, u16, usize)>> = Vec::new();
+    // Most groups hold one rule (a uid named once): their spans are kept without a list.
+    let mut groups: Vec<ShortList<(u16, u16, usize)>> = Vec::new();
     let mut facts = Vec::with_capacity(rules.len());
     for (i, r) in rules.iter().enumerate() {
         let key = key(r.identity());
         let next = groups.len();
         let group = *ids.entry((r.direction, key.clone())).or_insert(next);
         if group == next {
-            groups.push(Vec::new());
+            groups.push(ShortList::default());
         }
         let ranges = r.ports().ranges();
         match ranges {
             None => groups[group].push((0, u16::MAX, i)),
-            Some(ranges) => groups[group].extend(ranges.iter().map(|x| (x.first(), x.last(), i))),
+            Some(ranges) => {
+                for x in ranges {
+                    groups[group].push((x.first(), x.last(), i));
+                }
+            }
         }
         // Normalized ranges are disjoint, so a rule is found at most once per group.
         let (first, last) = ranges
@@ -263,7 +268,7 @@ mod tests {
         }
         let without_any: Vec<_> = spans.iter().copied().filter(|s| s.2 != 2).collect();
         for spans in [spans[..small].to_vec(), spans, without_any] {
-            let index = SpanIndex::new(spans.clone());
+            let index = SpanIndex::new(spans.clone().into());
             assert_eq!(index.tree.is_empty(), spans.len() <= SpanIndex::SCAN);
             for first in 0..80 {
                 for last in [first, first + 1, first + 7, 65535] {

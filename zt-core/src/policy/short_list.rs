@@ -49,6 +49,14 @@ impl<T> ShortList<T> {
         }
     }
 
+    /// The items, to reorder or change in place.
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [T] {
+        match &mut self.0 {
+            Repr::One(item) => std::slice::from_mut(item),
+            Repr::Many(items) => items,
+        }
+    }
+
     /// The items.
     pub fn as_slice(&self) -> &[T] {
         match &self.0 {
