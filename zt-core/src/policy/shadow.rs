@@ -128,68 +128,76 @@ impl SpanIndex {
 }
 
 /// A group of rules: same direction, same sender.
-type Group<'p> = (Direction, Key<'p>);
+type Group = (Direction, Key);
 
 /// The identity a group is keyed by.
 #[derive(Clone, PartialEq, Eq, Hash)]
-enum Key<'p> {
+enum Key {
     Any,
     Uid(u32),
     Gid(u32),
-    Cgroup(&'p str),
+    Cgroup(Box<str>),
 }
 
-fn key(identity: &Identity) -> Key<'_> {
+fn key(identity: &Identity) -> Key {
     match identity {
         Identity::Any => Key::Any,
         Identity::User { uid, .. } => Key::Uid(*uid),
         Identity::Group { gid, .. } => Key::Gid(*gid),
-        Identity::Cgroup(p) => Key::Cgroup(p.as_str()),
+        Identity::Cgroup(p) => Key::Cgroup(p.as_str().into()),
     }
 }
 
-/// What the search needs of one rule, gathered in one pass so that the second reads a
-/// compact array instead of chasing every rule's shared match and port list again.
-struct Fact<'p> {
+/// What the search needs of one rule, kept in a compact array so that the search does not
+/// chase every rule's shared match and port list again.
+struct Fact {
     direction: Direction,
-    key: Key<'p>,
     /// Index of the rule's group in the list of groups.
     group: usize,
     /// The rule's first port range (or every port): a cover must contain it.
     first: u16,
     last: u16,
-    /// Hidden behind the SSH failsafe.
-    ssh: bool,
+    /// Its sender is a cgroup (whose ancestors' groups may hold a cover).
+    cgroup: bool,
 }
 
-/// Every rule that can never match, with the first entry that hides it, in evaluation order.
-pub(crate) fn shadowed(policy: &Policy) -> Vec<(usize, Shadower)> {
-    let rules = &policy.rules;
-    let settings = &policy.settings;
-    let order = evaluation_order(rules);
-    let mut rank = vec![0usize; rules.len()];
-    for (pos, &i) in order.iter().enumerate() {
-        rank[i] = pos;
+/// The groups and facts of a policy's rules, gathered one rule at a time as rules are
+/// validated: a large file validates while another thread reads it, so this part of the search
+/// costs no time of its own there.
+#[derive(Default)]
+pub(crate) struct Gather {
+    /// Each group is looked up by key once per rule, here; the search reaches a rule's own
+    /// group and its direction's `Any` group by index.
+    ids: HashMap<Group, usize>,
+    /// Most groups hold one rule (a uid named once): their spans are kept without a list.
+    groups: Vec<ShortList<(u16, u16, usize)>>,
+    facts: Vec<Fact>,
+}
+
+impl Gather {
+    /// The gathering of `rules` at once.
+    pub(crate) fn of(rules: &[Rule]) -> Self {
+        let mut g = Self::default();
+        rules.iter().for_each(|r| g.add(r));
+        g
     }
-    // Each group is looked up by key once per rule, here; the search below reaches a rule's
-    // own group and its direction's `Any` group by index.
-    let mut ids: HashMap<Group<'_>, usize> = HashMap::default();
-    // Most groups hold one rule (a uid named once): their spans are kept without a list.
-    let mut groups: Vec<ShortList<(u16, u16, usize)>> = Vec::new();
-    let mut facts = Vec::with_capacity(rules.len());
-    for (i, r) in rules.iter().enumerate() {
+
+    /// Note the next rule of the policy (rules are added in file order).
+    pub(crate) fn add(&mut self, r: &Rule) {
+        let i = self.facts.len();
         let key = key(r.identity());
-        let next = groups.len();
-        let group = *ids.entry((r.direction, key.clone())).or_insert(next);
+        let cgroup = matches!(key, Key::Cgroup(_));
+        let next = self.groups.len();
+        let group = *self.ids.entry((r.direction, key)).or_insert(next);
         if group == next {
-            groups.push(ShortList::default());
+            self.groups.push(ShortList::default());
         }
         let ranges = r.ports().ranges();
         match ranges {
-            None => groups[group].push((0, u16::MAX, i)),
+            None => self.groups[group].push((0, u16::MAX, i)),
             Some(ranges) => {
                 for x in ranges {
-                    groups[group].push((x.first(), x.last(), i));
+                    self.groups[group].push((x.first(), x.last(), i));
                 }
             }
         }
@@ -197,17 +205,29 @@ pub(crate) fn shadowed(policy: &Policy) -> Vec<(usize, Shadower)> {
         let (first, last) = ranges
             .and_then(<[_]>::first)
             .map_or((0, u16::MAX), |x| (x.first(), x.last()));
-        facts.push(Fact {
+        self.facts.push(Fact {
             direction: r.direction,
-            key,
             group,
             first,
             last,
-            ssh: r.direction == Direction::Ingress
-                && settings.preserve_ssh
-                && r.protocol() == Protocol::Tcp
-                && settings.ssh_ports.covers(r.ports()),
+            cgroup,
         });
+    }
+}
+
+/// Every rule that can never match, with the first entry that hides it, in evaluation order.
+/// `gather` holds the policy's rules (it is gathered again if it does not).
+pub(crate) fn shadowed(policy: &Policy, mut gather: Gather) -> Vec<(usize, Shadower)> {
+    let rules = &policy.rules;
+    let settings = &policy.settings;
+    if gather.facts.len() != rules.len() {
+        gather = Gather::of(rules);
+    }
+    let Gather { ids, groups, facts } = gather;
+    let order = evaluation_order(rules);
+    let mut rank = vec![0usize; rules.len()];
+    for (pos, &i) in order.iter().enumerate() {
+        rank[i] = pos;
     }
     let index: Vec<SpanIndex> = groups.into_iter().map(SpanIndex::new).collect();
     let any = |direction| ids.get(&(direction, Key::Any)).copied();
@@ -216,7 +236,12 @@ pub(crate) fn shadowed(policy: &Policy) -> Vec<(usize, Shadower)> {
     let mut out = Vec::new();
     let mut candidates = Vec::new();
     for (i, fact) in facts.iter().enumerate() {
-        if fact.ssh {
+        let r = &rules[i];
+        let ssh = r.direction == Direction::Ingress
+            && settings.preserve_ssh
+            && r.protocol() == Protocol::Tcp
+            && settings.ssh_ports.covers(r.ports());
+        if ssh {
             out.push((i, Shadower::SshFailsafe));
             continue;
         }
@@ -227,9 +252,11 @@ pub(crate) fn shadowed(policy: &Policy) -> Vec<(usize, Shadower)> {
             index[g].find(fact.first, fact.last, &mut candidates);
         }
         index[fact.group].find(fact.first, fact.last, &mut candidates);
-        if let Key::Cgroup(path) = &fact.key {
+        if let (true, Identity::Cgroup(path)) = (fact.cgroup, r.identity()) {
+            let path = path.as_str();
             for (at, _) in path.match_indices('/') {
-                if let Some(&g) = ids.get(&(fact.direction, Key::Cgroup(&path[..at]))) {
+                let ancestor = (fact.direction, Key::Cgroup(path[..at].into()));
+                if let Some(&g) = ids.get(&ancestor) {
                     index[g].find(fact.first, fact.last, &mut candidates);
                 }
             }
@@ -237,7 +264,7 @@ pub(crate) fn shadowed(policy: &Policy) -> Vec<(usize, Shadower)> {
         let cover = candidates
             .iter()
             .copied()
-            .filter(|&a| rank[a] < rank[i] && covers(&rules[a], &rules[i]))
+            .filter(|&a| rank[a] < rank[i] && covers(&rules[a], r))
             .min_by_key(|&a| rank[a]);
         if let Some(a) = cover {
             out.push((i, Shadower::Rule(a)));

@@ -106,19 +106,18 @@ pub(crate) fn validate(
     rules.finish(config, source)
 }
 
-/// A valid rule name: a validated rule's (an index into `RuleStream::rules`) or the name of a
-/// rule that failed validation otherwise.
-enum Named {
-    Rule(usize),
-    Failed(RuleName),
-}
-
 /// Validates rules one at a time, as they are decoded, keeping only the resolved rules.
 pub(crate) struct RuleStream<'r> {
     v: Validator<'r>,
     rules: Vec<Rule>,
-    /// Every valid rule name in file order and where it was written, for duplicate reports.
-    names: Vec<(Named, Option<Position>)>,
+    /// What the shadow search needs of each rule, noted as it is validated.
+    gather: shadow::Gather,
+    /// Every valid rule name so far, with where it was first written. The map hashes with
+    /// foldhash: fast on short names, and its per-map random seed keeps a crafted file from
+    /// degrading it.
+    first: HashMap<Arc<str>, Option<Position>>,
+    /// Names used again, with where they were first and again written, in file order.
+    again: Vec<(Arc<str>, Option<Position>, Option<Position>)>,
     count: usize,
     failed: bool,
 }
@@ -134,7 +133,9 @@ impl<'r> RuleStream<'r> {
                 index: None,
             },
             rules: Vec::new(),
-            names: Vec::new(),
+            gather: shadow::Gather::default(),
+            first: HashMap::default(),
+            again: Vec::new(),
             count: 0,
             failed: false,
         }
@@ -147,15 +148,29 @@ impl<'r> RuleStream<'r> {
         let position = rc.name.as_ref().and_then(|n| n.position);
         match self.v.rule(index, rc) {
             Some(rule) => {
-                self.names.push((Named::Rule(self.rules.len()), position));
+                self.named(rule.name.shared(), position);
+                self.gather.add(&rule);
                 self.rules.push(rule);
             }
             None => {
                 self.failed = true;
                 // Every valid name takes part in duplicate detection, even in a rule that fails.
                 if let Some(name) = rc.name.as_ref().and_then(|n| RuleName::new(&n.value).ok()) {
-                    self.names.push((Named::Failed(name), position));
+                    self.named(name.shared(), position);
                 }
+            }
+        }
+    }
+
+    /// Note a rule's valid name, written at `at`.
+    fn named(&mut self, name: Arc<str>, at: Option<Position>) {
+        match self.first.entry(name) {
+            Entry::Vacant(slot) => {
+                slot.insert(at);
+            }
+            Entry::Occupied(earlier) => {
+                let first_at = *earlier.get();
+                self.again.push((Arc::clone(earlier.key()), first_at, at));
             }
         }
     }
@@ -172,27 +187,9 @@ impl<'r> RuleStream<'r> {
         }
     }
 
-    /// Report every rule whose name an earlier rule already uses. The map is sized once for
-    /// every name and hashes with foldhash: fast on short names, and its per-map random seed
-    /// keeps a crafted file from degrading it.
+    /// Report every rule whose name an earlier rule already uses.
     fn duplicates(&mut self) {
-        let mut first: HashMap<&str, Option<Position>> =
-            HashMap::with_capacity_and_hasher(self.names.len(), Default::default());
-        let mut again = Vec::new();
-        for (named, at) in &self.names {
-            let name = match named {
-                Named::Rule(i) => &self.rules[*i].name,
-                Named::Failed(name) => name,
-            };
-            match first.entry(name.as_str()) {
-                Entry::Vacant(slot) => {
-                    slot.insert(*at);
-                }
-                Entry::Occupied(earlier) => again.push((name.shared(), *earlier.get(), *at)),
-            }
-        }
-        drop(first);
-        for (name, first_at, at) in again {
+        for (name, first_at, at) in std::mem::take(&mut self.again) {
             self.failed = true;
             let first_line =
                 first_at.map_or(String::new(), |p| format!(" (first at line {})", p.line));
@@ -219,7 +216,7 @@ impl<'r> RuleStream<'r> {
                     settings,
                     rules: self.rules,
                 };
-                self.v.warnings(&policy, config);
+                self.v.warnings(&policy, config, self.gather);
                 Some(policy)
             }
             _ => None,
@@ -254,7 +251,9 @@ impl<'a> yaml::ItemSink<'a> for RuleStream<'_> {
     fn reset(&mut self) {
         self.v.diags.clear();
         self.rules.clear();
-        self.names.clear();
+        self.gather = shadow::Gather::default();
+        self.first.clear();
+        self.again.clear();
         self.count = 0;
         self.failed = false;
     }
@@ -1149,14 +1148,14 @@ impl Validator<'_> {
     }
 
     /// Warnings on a valid policy: shadowed rules, unprotected SSH, unpreserved established.
-    fn warnings(&mut self, policy: &Policy, config: &Config) {
+    fn warnings(&mut self, policy: &Policy, config: &Config, gather: shadow::Gather) {
         self.rule = None;
         self.index = None;
         let settings = &policy.settings;
         let setting_at = |f: fn(&crate::config::SettingsConfig) -> Option<Position>| {
             config.settings.as_ref().and_then(f)
         };
-        for (victim, by) in shadow::shadowed(policy) {
+        for (victim, by) in shadow::shadowed(policy, gather) {
             let rule = &policy.rules[victim];
             let (message, help) = match by {
                 Shadower::Rule(i) => {
