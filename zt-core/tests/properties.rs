@@ -12,6 +12,7 @@ fn cases(default: u32) -> u32 {
         .unwrap_or(default)
 }
 use std::net::IpAddr;
+use std::ops::RangeInclusive;
 use zt_core::{
     Action, Addresses, Code, CtState, DefaultPolicy, Direction, Entry, Identity, Loaded, Matcher,
     Policy, PolicyBuilder, Probe, ProbeProtocol, Protocol, RuleBuilder, Ruleset, StaticResolver,
@@ -61,7 +62,7 @@ fn sender() -> impl Strategy<Value = Sender> {
 }
 
 /// A rule that is valid by construction (the generator is checked by `build` succeeding).
-fn rule(index: usize) -> impl Strategy<Value = RuleBuilder> {
+fn rule(index: usize, priorities: RangeInclusive<i32>) -> impl Strategy<Value = RuleBuilder> {
     let hosts = prop::sample::subsequence(HOSTS.to_vec(), 0..=3);
     let ports = prop::collection::vec(
         prop_oneof![
@@ -86,7 +87,7 @@ fn rule(index: usize) -> impl Strategy<Value = RuleBuilder> {
         ports,
         protocol,
         action,
-        -2..=2i32,
+        priorities,
         any::<bool>(),
     )
         .prop_map(
@@ -134,7 +135,16 @@ fn rule(index: usize) -> impl Strategy<Value = RuleBuilder> {
 }
 
 fn policy() -> impl Strategy<Value = Loaded> {
-    let rules = (0usize..12).prop_flat_map(|n| (0..n).map(rule).collect::<Vec<_>>());
+    policy_with(-2..=2)
+}
+
+/// Policies whose rules' priorities are drawn from `priorities`.
+fn policy_with(priorities: RangeInclusive<i32>) -> impl Strategy<Value = Loaded> {
+    let rules = (0usize..12).prop_flat_map(move |n| {
+        (0..n)
+            .map(|i| rule(i, priorities.clone()))
+            .collect::<Vec<_>>()
+    });
     let settings = (
         prop::sample::select(vec![DefaultPolicy::Deny, DefaultPolicy::Allow]),
         any::<bool>(),
@@ -436,6 +446,13 @@ proptest! {
 
     #[test]
     fn shadow_warnings_agree_with_comparing_every_pair_of_rules(loaded in policy()) {
+        prop_assert_eq!(shadow_warnings(&loaded), shadowed_by_brute_force(&loaded.policy));
+    }
+
+    /// The same when every priority is equal, where the search skips rules nothing before
+    /// them reaches.
+    #[test]
+    fn shadow_warnings_agree_with_comparing_every_pair_when_file_order_decides(loaded in policy_with(0..=0)) {
         prop_assert_eq!(shadow_warnings(&loaded), shadowed_by_brute_force(&loaded.policy));
     }
 

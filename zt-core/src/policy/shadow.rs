@@ -159,6 +159,10 @@ struct Fact {
     last: u16,
     /// Its sender is a cgroup (whose ancestors' groups may hold a cover).
     cgroup: bool,
+    /// No span of an earlier rule (in file order) in its group or its direction's `Any` group
+    /// reaches `last`, so no earlier rule covers it: most rules of a large policy. When file
+    /// order is evaluation order (every priority equal), such a rule needs no search.
+    alone: bool,
 }
 
 /// The groups and facts of a policy's rules, gathered one rule at a time as rules are
@@ -171,6 +175,8 @@ pub(crate) struct Gather {
     ids: HashMap<Group, usize>,
     /// Most groups hold one rule (a uid named once): their spans are kept without a list.
     groups: Vec<ShortList<(u16, u16, usize)>>,
+    /// Per group: the greatest `last` of its spans so far, if it has any.
+    reach: Vec<Option<u16>>,
     facts: Vec<Fact>,
 }
 
@@ -191,7 +197,9 @@ impl Gather {
         let group = *self.ids.entry((r.direction, key)).or_insert(next);
         if group == next {
             self.groups.push(ShortList::default());
+            self.reach.push(None);
         }
+        let any = self.ids.get(&(r.direction, Key::Any)).copied();
         let ranges = r.ports().ranges();
         match ranges {
             None => self.groups[group].push((0, u16::MAX, i)),
@@ -205,12 +213,19 @@ impl Gather {
         let (first, last) = ranges
             .and_then(<[_]>::first)
             .map_or((0, u16::MAX), |x| (x.first(), x.last()));
+        // Before this rule's own spans count: whether anything earlier reaches `last`.
+        let reaches = |g: Option<usize>| g.and_then(|g| self.reach[g]).is_some_and(|m| m >= last);
+        let alone = !cgroup && !reaches(Some(group)) && !reaches(any);
+        let own = ranges.and_then(<[_]>::last).map_or(u16::MAX, |x| x.last());
+        let reach = &mut self.reach[group];
+        *reach = Some(reach.map_or(own, |m| m.max(own)));
         self.facts.push(Fact {
             direction: r.direction,
             group,
             first,
             last,
             cgroup,
+            alone,
         });
     }
 }
@@ -223,18 +238,26 @@ pub(crate) fn shadowed(policy: &Policy, mut gather: Gather) -> Vec<(usize, Shado
     if gather.facts.len() != rules.len() {
         gather = Gather::of(rules);
     }
-    let Gather { ids, groups, facts } = gather;
+    let Gather {
+        ids, groups, facts, ..
+    } = gather;
     let order = evaluation_order(rules);
     let mut rank = vec![0usize; rules.len()];
     for (pos, &i) in order.iter().enumerate() {
         rank[i] = pos;
     }
-    let index: Vec<SpanIndex> = groups.into_iter().map(SpanIndex::new).collect();
+    let file_order = rules.windows(2).all(|w| w[0].priority == w[1].priority);
+    // A group's index is built when a search first needs it (often never).
+    let mut groups: Vec<Option<ShortList<(u16, u16, usize)>>> =
+        groups.into_iter().map(Some).collect();
+    let mut index: Vec<Option<SpanIndex>> =
+        std::iter::repeat_with(|| None).take(groups.len()).collect();
     let any = |direction| ids.get(&(direction, Key::Any)).copied();
     let any_group = [any(Direction::Egress), any(Direction::Ingress)];
 
     let mut out = Vec::new();
     let mut candidates = Vec::new();
+    let mut searched = Vec::new();
     for (i, fact) in facts.iter().enumerate() {
         let r = &rules[i];
         let ssh = r.direction == Direction::Ingress
@@ -245,20 +268,28 @@ pub(crate) fn shadowed(policy: &Policy, mut gather: Gather) -> Vec<(usize, Shado
             out.push((i, Shadower::SshFailsafe));
             continue;
         }
-        // The groups that may hold a cover: any sender, the same sender, ancestor cgroups.
-        candidates.clear();
-        let any = any_group[usize::from(fact.direction == Direction::Ingress)];
-        if let Some(g) = any.filter(|&g| g != fact.group) {
-            index[g].find(fact.first, fact.last, &mut candidates);
+        if file_order && fact.alone {
+            continue;
         }
-        index[fact.group].find(fact.first, fact.last, &mut candidates);
+        // The groups that may hold a cover: any sender, the same sender, ancestor cgroups.
+        searched.clear();
+        let any = any_group[usize::from(fact.direction == Direction::Ingress)];
+        searched.extend(any.filter(|&g| g != fact.group));
+        searched.push(fact.group);
         if let (true, Identity::Cgroup(path)) = (fact.cgroup, r.identity()) {
             let path = path.as_str();
             for (at, _) in path.match_indices('/') {
                 let ancestor = (fact.direction, Key::Cgroup(path[..at].into()));
-                if let Some(&g) = ids.get(&ancestor) {
-                    index[g].find(fact.first, fact.last, &mut candidates);
-                }
+                searched.extend(ids.get(&ancestor));
+            }
+        }
+        candidates.clear();
+        for &g in &searched {
+            if let Some(spans) = groups[g].take() {
+                index[g] = Some(SpanIndex::new(spans));
+            }
+            if let Some(index) = &index[g] {
+                index.find(fact.first, fact.last, &mut candidates);
             }
         }
         let cover = candidates
