@@ -44,7 +44,10 @@ pub(super) fn worthwhile(text: &str) -> bool {
 /// one. `Some(root)` when the fast reader took the text, `Some(None)` when it declined it (the
 /// caller then reads it with the full reader, which resets what `take` received), `None` when
 /// no thread could be started (nothing was read).
-pub(super) fn read<'a>(text: &'a str, mut take: impl FnMut(Item<'a>)) -> Option<Option<Node<'a>>> {
+pub(super) fn read<'a>(
+    text: &'a str,
+    mut take: impl FnMut(&mut Item<'a>),
+) -> Option<Option<Node<'a>>> {
     std::thread::scope(|scope| {
         let (tx, rx) = sync_channel::<Vec<Item<'a>>>(4);
         let reader = std::thread::Builder::new()
@@ -60,8 +63,9 @@ pub(super) fn read<'a>(text: &'a str, mut take: impl FnMut(Item<'a>)) -> Option<
                 root
             })
             .ok()?;
-        for batch in rx {
-            batch.into_iter().for_each(&mut take);
+        for mut batch in rx {
+            // Lent in place: a rule is several hundred bytes, not worth a copy out of the batch.
+            batch.iter_mut().for_each(&mut take);
         }
         // The channel closes when the reader returns or panics; a panic is this call's panic.
         Some(

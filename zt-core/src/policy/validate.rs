@@ -176,12 +176,12 @@ impl<'r> RuleStream<'r> {
     }
 
     /// Validate the next rule from the reader thread.
-    fn take(&mut self, item: parallel::Item<'_>) {
+    fn take(&mut self, item: &mut parallel::Item<'_>) {
         match item {
-            parallel::Item::Read(rc) => self.push(&rc),
+            parallel::Item::Read(rc) => self.push(rc),
             parallel::Item::Decoded(rc, diags) => {
-                self.v.diags.extend(diags);
-                self.push(&rc);
+                self.v.diags.append(diags);
+                self.push(rc);
             }
             parallel::Item::Reset => yaml::ItemSink::reset(self),
         }
