@@ -15,6 +15,10 @@
 //!   error: anything outside the subset, valid or not, is handed to the full reader. A
 //!   differential test and fuzz target check that whenever the fast reader accepts a text, the
 //!   full reader yields the identical tree, positions included.
+//!
+//! A sink of a streamed sequence may also read an item itself, straight from its lines, with
+//! the fast reader's own scanners ([`ItemSink::read_item`]): zt's rules are read that way (see
+//! `config::direct`), with no tree at all, and checked against the tree the same way.
 
 pub(crate) mod fast;
 pub(crate) mod full;
