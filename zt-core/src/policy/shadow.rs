@@ -181,9 +181,19 @@ pub(crate) struct Gather {
 }
 
 impl Gather {
+    /// Room for about `rules` rules, so that nothing grows (and is copied) while they come.
+    pub(crate) fn with_capacity(rules: usize) -> Self {
+        Self {
+            ids: HashMap::with_capacity_and_hasher(rules, Default::default()),
+            groups: Vec::with_capacity(rules),
+            reach: Vec::with_capacity(rules),
+            facts: Vec::with_capacity(rules),
+        }
+    }
+
     /// The gathering of `rules` at once.
     pub(crate) fn of(rules: &[Rule]) -> Self {
-        let mut g = Self::default();
+        let mut g = Self::with_capacity(rules.len());
         rules.iter().for_each(|r| g.add(r));
         g
     }

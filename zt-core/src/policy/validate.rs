@@ -39,17 +39,10 @@ fn load(
     resolver: &dyn NameResolver,
     in_parallel: bool,
 ) -> Result<Loaded, Error> {
-    let mut rules = RuleStream::new(resolver);
-    let parallel = if in_parallel && yaml::check_size(text).is_ok() {
-        parallel::read(text, |item| rules.take(item))
-    } else {
-        None
-    };
-    let read = match parallel {
-        Some(Some(root)) => Ok(root),
-        Some(None) => yaml::read_full_streaming(text, Some("rules"), &mut rules),
-        None => yaml::read_streaming(text, Some("rules"), &mut rules),
-    };
+    // Rules are rarely shorter than 100 bytes of YAML: room for that many means the lists and
+    // maps that grow with the rules are not copied over and over while a large file loads.
+    let mut rules = RuleStream::new(resolver, text.len() / 100);
+    let (read, _) = read(text, &mut rules, in_parallel);
     match read {
         Ok(root) => {
             let config = decode::decode(&root, &mut rules.v.diags);
@@ -66,6 +59,26 @@ fn load(
             let d = Diagnostic::error(code, message).at(e.position);
             Err(Error::Invalid(Diagnostics::new(source, vec![d])))
         }
+    }
+}
+
+/// Read `text`, streaming its rules to `rules`; with `in_parallel`, on a second thread (see
+/// [`parallel`]). Also says whether the second thread's fast reading was used (`false`: it was
+/// not tried, or it declined and the full reader read the text).
+fn read<'a>(
+    text: &'a str,
+    rules: &mut RuleStream<'_>,
+    in_parallel: bool,
+) -> (Result<yaml::Node<'a>, yaml::YamlError>, bool) {
+    let parallel = if in_parallel && yaml::check_size(text).is_ok() {
+        parallel::read(text, |item| rules.take(item))
+    } else {
+        None
+    };
+    match parallel {
+        Some(Some(root)) => (Ok(root), true),
+        Some(None) => (yaml::read_full_streaming(text, Some("rules"), rules), false),
+        None => (yaml::read_streaming(text, Some("rules"), rules), false),
     }
 }
 
@@ -99,7 +112,7 @@ pub(crate) fn validate(
     source: &str,
     resolver: &dyn NameResolver,
 ) -> Result<Loaded, Error> {
-    let mut rules = RuleStream::new(resolver);
+    let mut rules = RuleStream::new(resolver, config.rules.len());
     for rc in &config.rules {
         rules.push(rc);
     }
@@ -123,7 +136,8 @@ pub(crate) struct RuleStream<'r> {
 }
 
 impl<'r> RuleStream<'r> {
-    fn new(resolver: &'r dyn NameResolver) -> Self {
+    /// A stream expecting about `rules` rules.
+    fn new(resolver: &'r dyn NameResolver, rules: usize) -> Self {
         Self {
             v: Validator {
                 resolver,
@@ -132,9 +146,9 @@ impl<'r> RuleStream<'r> {
                 rule: None,
                 index: None,
             },
-            rules: Vec::new(),
-            gather: shadow::Gather::default(),
-            first: HashMap::default(),
+            rules: Vec::with_capacity(rules),
+            gather: shadow::Gather::with_capacity(rules),
+            first: HashMap::with_capacity_and_hasher(rules, Default::default()),
             again: Vec::new(),
             count: 0,
             failed: false,
@@ -212,6 +226,8 @@ impl<'r> RuleStream<'r> {
         let settings = self.v.top(config);
         let policy = match settings {
             Some(settings) if !self.failed => {
+                // The policy keeps its rules: no room for rules that did not come.
+                self.rules.shrink_to_fit();
                 let policy = Policy {
                     settings,
                     rules: self.rules,
@@ -1225,7 +1241,7 @@ impl Validator<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{dotted_quad, load, parse_cidr, parse_ip};
+    use super::{RuleStream, dotted_quad, load, parse_cidr, parse_ip, read};
     use crate::diagnostic::Code;
     use crate::policy::{Identity, Policy};
     use crate::resolve::MockNameResolver;
@@ -1318,10 +1334,13 @@ mod tests {
             + "  - name: r5\n    from: {user: nobody}\n    to: {port: 0}\n    actoin: allow\n";
         // Outside the fast reader's subset near the end: read again by the full reader.
         let declined = valid.clone() + "  - name: last\n    from: &a {uid: 1}\n    action: allow\n";
-        for text in [&valid, &invalid, &declined] {
+        for (text, fast) in [(&valid, true), (&invalid, true), (&declined, false)] {
             let one = load(text, "t.yaml", &resolver, false);
             let two = load(text, "t.yaml", &resolver, true);
             assert_eq!(format!("{one:?}"), format!("{two:?}"));
+            // Whether the second thread's reading stood (and was not silently redone).
+            let mut rules = RuleStream::new(&resolver, 0);
+            assert_eq!(read(text, &mut rules, true).1, fast);
         }
         let rules =
             |r: &Result<crate::Loaded, Error>| r.as_ref().map(|l| l.policy.rules().len()).ok();
