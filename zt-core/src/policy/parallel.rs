@@ -14,7 +14,7 @@ use crate::config::{RuleConfig, decode, direct};
 use crate::diagnostic::Diagnostic;
 use crate::yaml::{self, ItemLines, ItemSink, Node};
 use std::sync::OnceLock;
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 /// One rule (or instruction) from the reader, in file order.
 pub(super) enum Item<'a> {
@@ -33,6 +33,10 @@ const MIN_BYTES: usize = 64 * 1024;
 /// touched for every rule.
 const BATCH: usize = 256;
 
+/// Batches sent and not yet validated, at most: the reader runs this far ahead. A small
+/// number keeps the rules in the cache between the two threads.
+const IN_FLIGHT: usize = 4;
+
 /// Whether `text` is worth a second thread: large, with a second CPU to run it on.
 pub(super) fn worthwhile(text: &str) -> bool {
     static CPUS: OnceLock<usize> = OnceLock::new();
@@ -49,12 +53,16 @@ pub(super) fn read<'a>(
     mut take: impl FnMut(&mut Item<'a>),
 ) -> Option<Option<Node<'a>>> {
     std::thread::scope(|scope| {
-        let (tx, rx) = sync_channel::<Vec<Item<'a>>>(4);
+        let (tx, rx) = sync_channel::<Vec<Item<'a>>>(IN_FLIGHT);
+        // Validated batches go back to the reader, which drops their rules (freeing what it
+        // allocated itself) and refills them: this thread, the busier one, does neither.
+        let (done_tx, done_rx) = sync_channel::<Vec<Item<'a>>>(IN_FLIGHT + 1);
         let reader = std::thread::Builder::new()
             .name("zt-read".into())
             .spawn_scoped(scope, move || {
                 let mut sink = Forward {
                     tx,
+                    done: done_rx,
                     batch: Vec::with_capacity(BATCH),
                     count: 0,
                 };
@@ -66,6 +74,8 @@ pub(super) fn read<'a>(
         for mut batch in rx {
             // Lent in place: a rule is several hundred bytes, not worth a copy out of the batch.
             batch.iter_mut().for_each(&mut take);
+            // Refused once the reader has finished: the batch is then dropped here.
+            let _ = done_tx.try_send(batch);
         }
         // The channel closes when the reader returns or panics; a panic is this call's panic.
         Some(
@@ -79,6 +89,8 @@ pub(super) fn read<'a>(
 /// The reader thread's sink: rules into batches, batches into the channel.
 struct Forward<'a> {
     tx: SyncSender<Vec<Item<'a>>>,
+    /// Batches the validating thread is done with.
+    done: Receiver<Vec<Item<'a>>>,
     batch: Vec<Item<'a>>,
     /// Items so far: the index decoding reports a rule without a name by (`rules[3].to`).
     count: usize,
@@ -94,7 +106,14 @@ impl<'a> Forward<'a> {
 
     fn flush(&mut self) {
         if !self.batch.is_empty() {
-            let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+            let next = match self.done.try_recv() {
+                Ok(mut done) => {
+                    done.clear();
+                    done
+                }
+                Err(_) => Vec::with_capacity(BATCH),
+            };
+            let batch = std::mem::replace(&mut self.batch, next);
             // A send fails only when the validating thread is unwinding; the reader's result
             // no longer matters then.
             let _ = self.tx.send(batch);
