@@ -17,7 +17,7 @@ use crate::yaml::{self, YamlErrorKind};
 use foldhash::HashMap;
 use ipnet::IpNet;
 use std::collections::hash_map::Entry;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 /// Parse, decode and validate a YAML text.
@@ -380,7 +380,55 @@ fn parse_cidr(text: &str) -> Option<IpNet> {
 fn parse_ip(text: &str) -> Option<IpAddr> {
     dotted_quad(text)
         .map(IpAddr::V4)
+        .or_else(|| hex_groups(text).map(IpAddr::V6))
         .or_else(|| text.parse().ok())
+}
+
+/// An IPv6 address written as hexadecimal groups with at most one `::` (no embedded IPv4
+/// address, no zone), read by hand for the reason [`dotted_quad`] is. `None` means only "not
+/// in this form": the text then goes to std.
+fn hex_groups(text: &str) -> Option<Ipv6Addr> {
+    /// Colon-separated groups of one to four hex digits into `out`, after `*n` earlier ones.
+    fn groups(part: &[u8], out: &mut [u16; 8], n: &mut usize) -> Option<()> {
+        if part.is_empty() {
+            return Some(());
+        }
+        for group in part.split(|&c| c == b':') {
+            if group.is_empty() || group.len() > 4 || *n == 8 {
+                return None;
+            }
+            let mut value = 0u16;
+            for &c in group {
+                value = value << 4 | u16::from(char::from(c).to_digit(16)? as u8);
+            }
+            out[*n] = value;
+            *n += 1;
+        }
+        Some(())
+    }
+    let b = text.as_bytes();
+    let gap = b.windows(2).position(|w| w == b"::");
+    let (head, tail) = match gap {
+        Some(at) => (&b[..at], Some(&b[at + 2..])),
+        None => (b, None),
+    };
+    let mut out = [0u16; 8];
+    let mut n = 0;
+    groups(head, &mut out, &mut n)?;
+    match tail {
+        None => (n == 8).then(|| Ipv6Addr::from(out)),
+        Some(tail) => {
+            let mut last = [0u16; 8];
+            let mut m = 0;
+            groups(tail, &mut last, &mut m)?;
+            // `::` stands for one zero group or more.
+            if n + m > 7 {
+                return None;
+            }
+            out[8 - m..].copy_from_slice(&last[..m]);
+            Some(Ipv6Addr::from(out))
+        }
+    }
 }
 
 /// An IPv4 address in the canonical dotted-quad form (no leading zeros), read by hand: std's
@@ -1241,7 +1289,7 @@ impl Validator<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{RuleStream, dotted_quad, load, parse_cidr, parse_ip, read};
+    use super::{RuleStream, dotted_quad, hex_groups, load, parse_cidr, parse_ip, read};
     use crate::diagnostic::Code;
     use crate::policy::{Identity, Policy};
     use crate::resolve::MockNameResolver;
@@ -1384,6 +1432,61 @@ mod tests {
                 prop_assert_eq!(std_ip, Some(std::net::IpAddr::V4(v4)));
             }
             prop_assert_eq!(parse_ip(&text), std_ip);
+        }
+    }
+
+    proptest! {
+        /// The same for the hand-written IPv6 reader, on texts made of hex groups, colons and
+        /// the occasional dot.
+        #[test]
+        fn the_hex_group_reader_agrees_with_std(
+            groups in prop::collection::vec("[0-9a-fA-F]{0,5}", 0..10),
+            gaps in prop::collection::vec(prop::sample::select(vec![":", "::", ":::", "."]), 0..10),
+        ) {
+            let mut text = String::new();
+            for (i, g) in groups.iter().enumerate() {
+                if i > 0 {
+                    text += gaps.get(i).copied().unwrap_or(":");
+                }
+                text += g;
+            }
+            let std_ip = text.parse::<std::net::IpAddr>().ok();
+            if let Some(v6) = hex_groups(&text) {
+                prop_assert_eq!(std_ip, Some(std::net::IpAddr::V6(v6)), "{}", text);
+            }
+            prop_assert_eq!(parse_ip(&text), std_ip, "{}", text);
+        }
+    }
+
+    #[test]
+    fn the_hex_group_reader_takes_plain_ipv6_and_leaves_the_rest_to_std() {
+        for t in [
+            "::",
+            "::1",
+            "fd00::",
+            "fd00:1:2::",
+            "2001:DB8::9:a",
+            "1:2:3:4:5:6:7:8",
+            "1::8",
+            "1:2:3:4:5:6:7::",
+        ] {
+            assert_eq!(
+                hex_groups(t).map(std::net::IpAddr::V6),
+                t.parse().ok(),
+                "{t}"
+            );
+        }
+        for t in [
+            "::ffff:1.2.3.4",
+            "fe80::1%eth0",
+            "1:2:3:4:5:6:7:8:9",
+            "1::2::3",
+            ":1::",
+            "12345::",
+            "1:2:3:4:5:6:7:8::",
+            "",
+        ] {
+            assert_eq!(hex_groups(t), None, "{t}");
         }
     }
 
