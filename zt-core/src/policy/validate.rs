@@ -676,21 +676,19 @@ impl Validator<'_> {
             );
             return None;
         }
-        let mut ranges = Vec::with_capacity(specs.len());
         let mut ok = true;
         for spec in specs {
-            match port_range(spec.value) {
-                Ok(r) => ranges.push(r),
-                Err(p) => {
-                    ok = false;
-                    self.error(p, field, spec.position);
-                }
+            if let Err(p) = port_range(spec.value) {
+                ok = false;
+                self.error(p, field, spec.position);
             }
         }
         if !ok {
             return None;
         }
-        PortSet::from_ranges(ranges)
+        // Checked above; read again rather than kept in a list of their own (checking a
+        // range is cheaper than allocating one).
+        PortSet::from_ranges(specs.iter().filter_map(|s| port_range(s.value).ok()))
     }
 
     /// A host list, checked, with overlap warnings.
@@ -718,6 +716,23 @@ impl Validator<'_> {
                 Ok(n) => Some(AddressSet::from_nets([n])),
                 Err(p) => {
                     self.error(p, field, one.position);
+                    None
+                }
+            };
+        }
+        if let [x, y] = items {
+            // Two (an address of each family, usually) need no list either.
+            return match (host(&x.value), host(&y.value)) {
+                (Ok(a), Ok(b)) => {
+                    self.overlaps(&mut [(a, x), (b, y)], field);
+                    Some(AddressSet::from_nets([a, b]))
+                }
+                (a, b) => {
+                    for (item, result) in [(x, a), (y, b)] {
+                        if let Err(p) = result {
+                            self.error(p, field, item.position);
+                        }
+                    }
                     None
                 }
             };
