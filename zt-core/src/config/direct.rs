@@ -20,7 +20,7 @@ use super::decode::{
 use super::{FromConfig, OneOrMany, PortSpec, RuleConfig, Spanned, ToConfig};
 use crate::diagnostic::Diagnostic;
 use crate::source::Position;
-use crate::yaml::fast::{self, Line};
+use crate::yaml::fast::{self, FlowNext, Line};
 use crate::yaml::{ItemLines, ItemSink, Node};
 
 type Lines<'a, 'c> = ItemLines<'a, 'c>;
@@ -236,16 +236,12 @@ fn flow_list<'a, T>(
         loop {
             let (s, end) = scalar(l, line, at, true)?;
             items.push(item(s)?);
-            at = l.skip_spaces(line, end);
-            match l.byte(line, at)? {
-                b',' => {
-                    at = l.skip_spaces(line, at + 1);
-                    if l.byte(line, at) == Some(b']') {
-                        return None;
-                    }
+            match l.flow_next(line, end, b']')? {
+                FlowNext::Item(next) => at = next,
+                FlowNext::Close(close) => {
+                    at = close;
+                    break;
                 }
-                b']' => break,
-                _ => return None,
             }
         }
     }
@@ -360,16 +356,12 @@ fn flow_entries<'a, const N: usize>(
                 _ => {}
             }
             let end = entry(l, key, vcol)?;
-            at = l.skip_spaces(line, end);
-            match l.byte(line, at)? {
-                b',' => {
-                    at = l.skip_spaces(line, at + 1);
-                    if l.byte(line, at) == Some(b'}') {
-                        return None;
-                    }
+            match l.flow_next(line, end, b'}')? {
+                FlowNext::Item(next) => at = next,
+                FlowNext::Close(close) => {
+                    at = close;
+                    break;
                 }
-                b'}' => break,
-                _ => return None,
             }
         }
     }

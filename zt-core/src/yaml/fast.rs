@@ -40,6 +40,14 @@ struct Cursor {
     markers: usize,
 }
 
+/// What follows an item of a flow collection (see [`Src::flow_next`]).
+pub(crate) enum FlowNext {
+    /// Another item, at this column.
+    Item(usize),
+    /// The closing `]` or `}`, at this column.
+    Close(usize),
+}
+
 /// The text being read, with the scanners that only look at it.
 #[derive(Clone, Copy)]
 struct Src<'a> {
@@ -250,6 +258,21 @@ impl<'a> Src<'a> {
         line.start + c == line.end || (c > col && self.b[line.start + c] == b'#')
     }
 
+    /// After an item of a flow collection closed by `close`, ending at `end`: the next item's
+    /// column (after a comma), or the closing character's; `None` for anything else, a
+    /// trailing comma included. Every flow collection, read as nodes or not, ends items here.
+    fn flow_next(&self, line: Line, end: usize, close: u8) -> Option<FlowNext> {
+        let at = self.skip_spaces(line, end);
+        match *self.rest(line, at).first()? {
+            b',' => {
+                let next = self.skip_spaces(line, at + 1);
+                (self.rest(line, next).first() != Some(&close)).then_some(FlowNext::Item(next))
+            }
+            c if c == close => Some(FlowNext::Close(at)),
+            _ => None,
+        }
+    }
+
     fn text(&self, line: Line, from: usize, to: usize) -> &'a str {
         &self.text[line.start + from..line.start + to]
     }
@@ -439,6 +462,11 @@ impl<'a> ItemLines<'a, '_> {
     /// The first column at or after `col` that is not a space.
     pub(crate) fn skip_spaces(&self, line: Line, col: usize) -> usize {
         self.s.skip_spaces(line, col)
+    }
+
+    /// What follows a flow collection's item ending at `end` (see [`Src::flow_next`]).
+    pub(crate) fn flow_next(&self, line: Line, end: usize, close: u8) -> Option<FlowNext> {
+        self.s.flow_next(line, end, close)
     }
 
     /// Whether only spaces and a comment follow `col`.
@@ -710,16 +738,12 @@ impl<'a> Reader<'a, '_> {
             loop {
                 let (item, end) = self.inline(line, at, true)?;
                 items.push(item);
-                at = self.s.skip_spaces(line, end);
-                match self.s.rest(line, at).first()? {
-                    b',' => {
-                        at = self.s.skip_spaces(line, at + 1);
-                        if self.s.rest(line, at).first() == Some(&b']') {
-                            return None; // trailing comma
-                        }
+                match self.s.flow_next(line, end, b']')? {
+                    FlowNext::Item(next) => at = next,
+                    FlowNext::Close(close) => {
+                        at = close;
+                        break;
                     }
-                    b']' => break,
-                    _ => return None,
                 }
             }
         }
@@ -752,16 +776,12 @@ impl<'a> Reader<'a, '_> {
                 }
                 let (value, end) = self.inline(line, vcol, true)?;
                 entries.push((key, value));
-                at = self.s.skip_spaces(line, end);
-                match self.s.rest(line, at).first()? {
-                    b',' => {
-                        at = self.s.skip_spaces(line, at + 1);
-                        if self.s.rest(line, at).first() == Some(&b'}') {
-                            return None;
-                        }
+                match self.s.flow_next(line, end, b'}')? {
+                    FlowNext::Item(next) => at = next,
+                    FlowNext::Close(close) => {
+                        at = close;
+                        break;
                     }
-                    b'}' => break,
-                    _ => return None,
                 }
             }
         }
