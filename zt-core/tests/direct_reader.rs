@@ -8,16 +8,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on a broken fixture
 
+mod common;
+use common::cases;
+
 use proptest::prelude::*;
 use zt_core::config::direct_reader_agrees;
-
-/// `PROPTEST_CASES` when set (long local runs), else the default for CI.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Values for each kind of field: the first half decodes, the rest is refused by the decoder or
 /// left to it by the direct path (an escaped quote).
@@ -225,23 +220,8 @@ const INDICATORS: &[char] = &[
 ];
 
 fn mutated() -> impl Strategy<Value = String> {
-    let edit = (
-        any::<prop::sample::Index>(),
-        prop::sample::select(INDICATORS.to_vec()),
-        any::<bool>(),
-    );
-    (documents(), prop::collection::vec(edit, 1..3)).prop_map(|(doc, edits)| {
-        let mut doc: Vec<char> = doc.chars().collect();
-        for (at, c, insert) in edits {
-            let i = at.index(doc.len());
-            if insert {
-                doc.insert(i, c);
-            } else {
-                doc.remove(i);
-            }
-        }
-        doc.into_iter().collect()
-    })
+    (documents(), common::edits(INDICATORS, 1..3))
+        .prop_map(|(doc, edits)| common::edited(&doc, edits))
 }
 
 proptest! {

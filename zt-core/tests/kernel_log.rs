@@ -8,6 +8,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on a broken fixture
 
+mod common;
+use common::cases;
+
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use proptest::prelude::*;
@@ -100,14 +103,6 @@ fn summary_of_the_last_minutes_without_a_boot_time() {
 fn records_serialize_with_the_documented_field_names() {
     let record = records(SAMPLES[0].1, &ctx()).remove(0);
     insta::assert_snapshot!(serde_json::to_string_pretty(&record).unwrap());
-}
-
-/// `PROPTEST_CASES` when set (long local runs), else the default for CI.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// Every line of the samples, as characters (mutations stay on character boundaries).

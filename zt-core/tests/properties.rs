@@ -2,15 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on a broken fixture
 
-use proptest::prelude::*;
+mod common;
+use common::cases;
 
-/// `PROPTEST_CASES` when set (long local runs), else the default for CI.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use proptest::prelude::*;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use zt_core::{

@@ -7,15 +7,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on a broken fixture
 
-use proptest::prelude::*;
+mod common;
+use common::cases;
 
-/// `PROPTEST_CASES` when set (long local runs), else the default for CI.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use proptest::prelude::*;
 use zt_core::yaml::fast_reader_agrees;
 
 #[derive(Clone, Debug)]
@@ -180,33 +175,8 @@ const INDICATORS: &[char] = &[
 ];
 
 fn mutated() -> impl Strategy<Value = String> {
-    (
-        tree(),
-        any::<bool>(),
-        prop::collection::vec(
-            (
-                any::<prop::sample::Index>(),
-                prop::sample::select(INDICATORS.to_vec()),
-                any::<bool>(),
-            ),
-            0..3,
-        ),
-    )
-        .prop_map(|(t, comment, edits)| {
-            let mut doc: Vec<char> = document(&t, comment).chars().collect();
-            for (at, c, insert) in edits {
-                if doc.is_empty() {
-                    break;
-                }
-                let i = at.index(doc.len());
-                if insert {
-                    doc.insert(i, c);
-                } else {
-                    doc.remove(i);
-                }
-            }
-            doc.into_iter().collect()
-        })
+    (tree(), any::<bool>(), common::edits(INDICATORS, 0..3))
+        .prop_map(|(t, comment, edits)| common::edited(&document(&t, comment), edits))
 }
 
 proptest! {
