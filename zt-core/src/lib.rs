@@ -66,6 +66,7 @@ pub mod persist;
 pub mod policy;
 pub mod resolve;
 pub mod ruleset;
+mod short_str;
 pub mod source;
 pub mod yaml;
 

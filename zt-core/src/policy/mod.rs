@@ -13,6 +13,7 @@ mod parallel;
 mod port;
 pub(crate) mod shadow;
 mod short_list;
+mod unique;
 mod validate;
 
 pub use address::{AddressSet, Addresses, Family};
@@ -23,6 +24,7 @@ pub use short_list::ShortList;
 
 use crate::diagnostic::Diagnostics;
 use crate::resolve::NameResolver;
+use crate::short_str::ShortStr;
 use crate::source::Provenance;
 use crate::{Error, Ruleset};
 use serde::{Deserialize, Serialize};
@@ -146,7 +148,7 @@ impl fmt::Display for Action {
 /// entries, whose names start with `zt:`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
-pub struct RuleName(Arc<str>);
+pub struct RuleName(pub(crate) ShortStr);
 
 /// Longest rule name accepted.
 pub const MAX_RULE_NAME: usize = 63;
@@ -171,24 +173,25 @@ impl RuleName {
                 "a rule name uses letters, digits, '.', '_' and '-', and starts with a letter or digit",
             )
         } else {
-            Ok(Self(Arc::from(name)))
+            Ok(Self(ShortStr::new(name)))
         }
     }
 
     /// The name.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 
-    /// The name as a shared string (what ruleset entries carry).
+    /// The name as a shared string. A name is stored in place (it is short), so this copies
+    /// it: clone the `RuleName` instead where a copy of the name is all that is needed.
     pub fn shared(&self) -> Arc<str> {
-        Arc::clone(&self.0)
+        Arc::from(self.as_str())
     }
 }
 
 impl fmt::Display for RuleName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 

@@ -181,13 +181,14 @@ pub(crate) struct Gather {
 }
 
 impl Gather {
-    /// Room for about `rules` rules, so that nothing grows (and is copied) while they come.
+    /// Room for about `rules` rules' facts, so that they are not copied as they grow. The
+    /// groups grow as they come: there are usually far fewer groups than rules, and a group
+    /// table sized for one group per rule was written all over (a page fault for every hundred
+    /// rules) to hold a few.
     pub(crate) fn with_capacity(rules: usize) -> Self {
         Self {
-            ids: HashMap::with_capacity_and_hasher(rules, Default::default()),
-            groups: Vec::with_capacity(rules),
-            reach: Vec::with_capacity(rules),
             facts: Vec::with_capacity(rules),
+            ..Self::default()
         }
     }
 

@@ -2,6 +2,7 @@
 
 use super::parallel;
 use super::shadow::{self, Shadower};
+use super::unique::FirstUse;
 use super::{
     Action, AddressSet, CgroupPath, DefaultPolicy, Direction, Identity, Loaded, LogPrefix,
     LogPrefixError, LogRate, Policy, PortRange, PortSet, Protocol, Rule, RuleName, Settings,
@@ -16,7 +17,6 @@ use crate::source::{Position, Provenance};
 use crate::yaml::{self, YamlErrorKind};
 use foldhash::HashMap;
 use ipnet::IpNet;
-use std::collections::hash_map::Entry;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -125,12 +125,11 @@ pub(crate) struct RuleStream<'r> {
     rules: Vec<Rule>,
     /// What the shadow search needs of each rule, noted as it is validated.
     gather: shadow::Gather,
-    /// Every valid rule name so far, with where it was first written. The map hashes with
-    /// foldhash: fast on short names, and its per-map random seed keeps a crafted file from
-    /// degrading it.
-    first: HashMap<Arc<str>, Option<Position>>,
-    /// Names used again, with where they were first and again written, in file order.
-    again: Vec<(Arc<str>, Option<Position>, Option<Position>)>,
+    /// Every valid rule name so far, with the line it was first written on.
+    first: FirstUse,
+    /// Names used again, with the line they were first written on and where again, in file
+    /// order.
+    again: Vec<(RuleName, Option<u32>, Option<Position>)>,
     count: usize,
     failed: bool,
 }
@@ -148,7 +147,7 @@ impl<'r> RuleStream<'r> {
             },
             rules: Vec::with_capacity(rules),
             gather: shadow::Gather::with_capacity(rules),
-            first: HashMap::with_capacity_and_hasher(rules, Default::default()),
+            first: FirstUse::with_capacity(rules),
             again: Vec::new(),
             count: 0,
             failed: false,
@@ -160,31 +159,25 @@ impl<'r> RuleStream<'r> {
         let index = self.count;
         self.count += 1;
         let position = rc.name.as_ref().and_then(|n| n.position);
+        let line = position.map(|p| p.line);
         match self.v.rule(index, rc) {
             Some(rule) => {
-                self.named(rule.name.shared(), position);
                 self.gather.add(&rule);
                 self.rules.push(rule);
+                if let Some(first_line) = self.first.rule(&self.rules, line)
+                    && let Some(rule) = self.rules.last()
+                {
+                    self.again.push((rule.name.clone(), first_line, position));
+                }
             }
             None => {
                 self.failed = true;
                 // Every valid name takes part in duplicate detection, even in a rule that fails.
-                if let Some(name) = rc.name.as_ref().and_then(|n| RuleName::new(&n.value).ok()) {
-                    self.named(name.shared(), position);
+                if let Some(name) = rc.name.as_ref().and_then(|n| RuleName::new(&n.value).ok())
+                    && let Some(first_line) = self.first.failed(&self.rules, name.clone(), line)
+                {
+                    self.again.push((name, first_line, position));
                 }
-            }
-        }
-    }
-
-    /// Note a rule's valid name, written at `at`.
-    fn named(&mut self, name: Arc<str>, at: Option<Position>) {
-        match self.first.entry(name) {
-            Entry::Vacant(slot) => {
-                slot.insert(at);
-            }
-            Entry::Occupied(earlier) => {
-                let first_at = *earlier.get();
-                self.again.push((Arc::clone(earlier.key()), first_at, at));
             }
         }
     }
@@ -206,7 +199,7 @@ impl<'r> RuleStream<'r> {
         for (name, first_at, at) in std::mem::take(&mut self.again) {
             self.failed = true;
             let first_line =
-                first_at.map_or(String::new(), |p| format!(" (first at line {})", p.line));
+                first_at.map_or(String::new(), |line| format!(" (first at line {line})"));
             self.v.error_in(
                 Some(name.clone()),
                 problem(
@@ -314,7 +307,7 @@ struct Validator<'r> {
     names: Names,
     diags: Vec<Diagnostic>,
     /// Name of the rule being validated, when it has a valid one.
-    rule: Option<Arc<str>>,
+    rule: Option<RuleName>,
     /// Its index, for a rule without a valid name (fields read `rules[3].to.port`).
     index: Option<usize>,
 }
@@ -516,7 +509,7 @@ fn host(text: &str) -> Result<IpNet, Problem> {
 
 impl Validator<'_> {
     fn push(&mut self, d: Diagnostic, field: &str) {
-        let d = d.with_rule(self.rule.as_deref());
+        let d = d.with_rule(self.rule.as_ref().map(RuleName::as_str));
         let d = match (field.is_empty(), &self.rule, self.index) {
             (true, _, _) => d,
             (false, None, Some(i)) => d.with_field(format!("rules[{i}].{field}")),
@@ -526,7 +519,7 @@ impl Validator<'_> {
     }
 
     /// An error about rule `rule`, outside that rule's own validation.
-    fn error_in(&mut self, rule: Option<Arc<str>>, p: Problem, field: &str, at: Option<Position>) {
+    fn error_in(&mut self, rule: Option<RuleName>, p: Problem, field: &str, at: Option<Position>) {
         self.rule = rule;
         self.index = None;
         self.error(p, field, at);
@@ -826,7 +819,7 @@ impl Validator<'_> {
             }
             Some(n) => match RuleName::new(&n.value) {
                 Ok(name) => {
-                    self.rule = Some(name.shared());
+                    self.rule = Some(name.clone());
                     self.index = None;
                     Some(name)
                 }

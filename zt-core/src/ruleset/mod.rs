@@ -31,6 +31,7 @@ use crate::policy::shadow::evaluation_order;
 use crate::policy::{
     ALLOWED_LOG_PREFIX, Action, DefaultPolicy, Direction, LogPrefix, LogRate, Policy, PortSet,
 };
+use crate::short_str::ShortStr;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -159,7 +160,7 @@ pub enum Origin {
 /// One entry of the first-match list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Entry {
-    name: Arc<str>,
+    name: ShortStr,
     origin: Origin,
     hook: Hook,
     matcher: Matcher,
@@ -170,7 +171,7 @@ pub struct Entry {
 impl Entry {
     /// The policy rule's name, or zt's name for its own entries (`zt:…`).
     pub fn name(&self) -> &str {
-        &self.name
+        self.name.as_str()
     }
     /// Prologue, policy rule, or epilogue.
     pub fn origin(&self) -> Origin {
@@ -208,7 +209,7 @@ fn own(
     verdict: Option<Verdict>,
 ) -> Entry {
     Entry {
-        name: Arc::from(name),
+        name: ShortStr::new(name),
         origin,
         hook,
         matcher,
@@ -287,7 +288,7 @@ impl Ruleset {
                 rate: s.log_rate(),
             });
             entries.push(Entry {
-                name: r.name().shared(),
+                name: r.name().0.clone(),
                 origin: Origin::Rule(i),
                 hook: r.direction().into(),
                 matcher: Matcher::Rule(Arc::clone(r.matches())),
