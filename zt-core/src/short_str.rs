@@ -38,6 +38,14 @@ impl ShortStr {
         }
     }
 
+    /// The text's bytes: what comparing and hashing need, without `as_str`'s UTF-8 check.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Repr::Shared(text) => text.as_bytes(),
+        }
+    }
+
     pub(crate) fn as_str(&self) -> &str {
         match &self.0 {
             // Copied from a `&str` whole, so always UTF-8; the fallback is never taken.
@@ -51,7 +59,7 @@ impl ShortStr {
 
 impl PartialEq for ShortStr {
     fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
+        self.as_bytes() == other.as_bytes()
     }
 }
 
@@ -65,13 +73,14 @@ impl PartialOrd for ShortStr {
 
 impl Ord for ShortStr {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.as_str().cmp(other.as_str())
+        // UTF-8 orders as its bytes do.
+        self.as_bytes().cmp(other.as_bytes())
     }
 }
 
 impl Hash for ShortStr {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
+        self.as_bytes().hash(state);
     }
 }
 
@@ -116,6 +125,7 @@ mod tests {
             prop_assert_eq!(x.as_str(), a.as_str());
             prop_assert_eq!(x == y, a == b);
             prop_assert_eq!(x.cmp(&y), a.cmp(&b));
+            prop_assert_eq!(x.as_bytes(), a.as_bytes());
             prop_assert_eq!(format!("{x:?}"), format!("{a:?}"));
             prop_assert_eq!(x.to_string(), a.clone());
         }

@@ -153,6 +153,18 @@ pub struct RuleName(pub(crate) ShortStr);
 /// Longest rule name accepted.
 pub const MAX_RULE_NAME: usize = 63;
 
+/// The bytes a rule name may contain, as a table: every rule's name is checked.
+static NAME_CHARS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
+        c += 1;
+    }
+    t
+};
+
 impl RuleName {
     /// A name, if it is valid; otherwise why not.
     pub fn new(name: &str) -> Result<Self, &'static str> {
@@ -164,11 +176,7 @@ impl RuleName {
             Err("a rule name cannot be empty")
         } else if name.len() > MAX_RULE_NAME {
             Err("a rule name is at most 63 characters")
-        } else if !first_ok
-            || !name
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
-        {
+        } else if !first_ok || !name.bytes().all(|c| NAME_CHARS[usize::from(c)]) {
             Err(
                 "a rule name uses letters, digits, '.', '_' and '-', and starts with a letter or digit",
             )

@@ -13,12 +13,12 @@ use std::hash::BuildHasher;
 
 /// What has a name: a validated rule.
 pub(crate) trait Named {
-    fn name(&self) -> &str;
+    fn name(&self) -> &[u8];
 }
 
 impl Named for Rule {
-    fn name(&self) -> &str {
-        self.name.as_str()
+    fn name(&self) -> &[u8] {
+        self.name.0.as_bytes()
     }
 }
 
@@ -71,13 +71,13 @@ impl FirstUse {
 
     fn note(&mut self, rules: &[impl Named], slot: Slot, line: Option<u32>) -> Option<Option<u32>> {
         let failed = &self.failed;
-        let name_of = |slot: Slot| -> &str {
+        let name_of = |slot: Slot| -> &[u8] {
             if slot & FAILED == 0 {
-                rules.get(slot as usize).map_or("", Named::name)
+                rules.get(slot as usize).map_or(&[], Named::name)
             } else {
                 failed
                     .get((slot & !FAILED) as usize)
-                    .map_or("", RuleName::as_str)
+                    .map_or(&[], |n| n.0.as_bytes())
             }
         };
         let name = name_of(slot);
@@ -119,8 +119,8 @@ mod tests {
     use std::collections::HashMap;
 
     impl Named for RuleName {
-        fn name(&self) -> &str {
-            self.as_str()
+        fn name(&self) -> &[u8] {
+            self.0.as_bytes()
         }
     }
 
