@@ -32,7 +32,7 @@ const HOSTS: &[&str] = &[
     "2001:db8::/32",
     "::/0",
 ];
-const PORTS: &[u16] = &[22, 53, 80, 443, 5432, 6379, 8080];
+const PORTS: &[u16] = &[22, 53, 80, 443, 5432, 6379, 8080, 40000, 65535];
 const CGROUPS: &[&str] = &["system.slice", "system.slice/nginx.service", "user.slice"];
 
 #[derive(Clone, Debug)]
@@ -63,7 +63,10 @@ fn rule(index: usize, priorities: RangeInclusive<i32>) -> impl Strategy<Value = 
         prop_oneof![
             prop::sample::select(PORTS.to_vec()).prop_map(|p| (p, p)),
             Just((8000u16, 8100u16)),
-            Just((1u16, 1024u16))
+            Just((1u16, 1024u16)),
+            // Ranges across and far above the shadow search's port bands.
+            Just((4000u16, 9000u16)),
+            Just((30000u16, 30010u16))
         ],
         0..=2,
     );

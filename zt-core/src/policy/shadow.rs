@@ -165,6 +165,14 @@ struct Fact {
     alone: bool,
 }
 
+/// Bands of ports for [`Gather::reach`].
+const BANDS: usize = 16;
+
+/// The band of `port`.
+fn band(port: u16) -> usize {
+    usize::from(port) * BANDS / 65536
+}
+
 /// The groups and facts of a policy's rules, gathered one rule at a time as rules are
 /// validated: a large file validates while another thread reads it, so this part of the search
 /// costs no time of its own there.
@@ -175,8 +183,11 @@ pub(crate) struct Gather {
     ids: HashMap<Group, usize>,
     /// Most groups hold one rule (a uid named once): their spans are kept without a list.
     groups: Vec<ShortList<(u16, u16, usize)>>,
-    /// Per group: the greatest `last` of its spans so far, if it has any.
-    reach: Vec<Option<u16>>,
+    /// Per group: the greatest `last` of its spans so far that start in each of [`BANDS`]
+    /// bands of ports (0: none). A cover of a rule's first span `first..=last` starts at or
+    /// before `first`, so only the bands up to `first`'s can hold one: a group with both low
+    /// single ports and a high range does not make every later low port a candidate.
+    reach: Vec<[u16; BANDS]>,
     facts: Vec<Fact>,
 }
 
@@ -208,7 +219,7 @@ impl Gather {
         let group = *self.ids.entry((r.direction, key)).or_insert(next);
         if group == next {
             self.groups.push(ShortList::default());
-            self.reach.push(None);
+            self.reach.push([0; BANDS]);
         }
         let any = self.ids.get(&(r.direction, Key::Any)).copied();
         let ranges = r.ports().ranges();
@@ -224,12 +235,22 @@ impl Gather {
         let (first, last) = ranges
             .and_then(<[_]>::first)
             .map_or((0, u16::MAX), |x| (x.first(), x.last()));
-        // Before this rule's own spans count: whether anything earlier reaches `last`.
-        let reaches = |g: Option<usize>| g.and_then(|g| self.reach[g]).is_some_and(|m| m >= last);
+        // Before this rule's own spans count: whether a span of an earlier rule that starts in
+        // a band up to `first`'s reaches `last`. (Every span ends at port 1 or above.)
+        let reaches = |g: Option<usize>| {
+            g.is_some_and(|g| self.reach[g][..=band(first)].iter().any(|&m| m >= last))
+        };
         let alone = !cgroup && !reaches(Some(group)) && !reaches(any);
-        let own = ranges.and_then(<[_]>::last).map_or(u16::MAX, |x| x.last());
         let reach = &mut self.reach[group];
-        *reach = Some(reach.map_or(own, |m| m.max(own)));
+        match ranges {
+            None => reach[0] = u16::MAX,
+            Some(ranges) => {
+                for x in ranges {
+                    let m = &mut reach[band(x.first())];
+                    *m = (*m).max(x.last());
+                }
+            }
+        }
         self.facts.push(Fact {
             direction: r.direction,
             group,
