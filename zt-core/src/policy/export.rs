@@ -64,7 +64,7 @@ fn rule_config(rule: &Rule) -> RuleConfig {
     let from_empty = from == FromConfig::default();
     RuleConfig {
         name: bare(rule.name.to_string()),
-        description: rule.description.clone().map(Spanned::bare),
+        description: rule.description().map(|d| Spanned::bare(d.to_owned())),
         direction: bare(rule.direction),
         from: (!from_empty).then(|| Spanned::bare(from)),
         to: bare(to),

@@ -385,7 +385,8 @@ pub struct RuleMatch {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Rule {
     name: RuleName,
-    description: Option<String>,
+    /// Stored in place when short (most are a few words), like the name.
+    description: Option<ShortStr>,
     direction: Direction,
     #[serde(flatten)]
     matches: Arc<RuleMatch>,
@@ -403,7 +404,7 @@ impl Rule {
     }
     /// Its description, if any.
     pub fn description(&self) -> Option<&str> {
-        self.description.as_deref()
+        self.description.as_ref().map(ShortStr::as_str)
     }
     /// Egress or ingress.
     pub fn direction(&self) -> Direction {

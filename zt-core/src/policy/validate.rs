@@ -13,6 +13,7 @@ use crate::config::direct;
 use crate::config::{Config, FromConfig, OneOrMany, PortSpec, RuleConfig, SettingsConfig, Spanned};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::resolve::NameResolver;
+use crate::short_str::ShortStr;
 use crate::source::{Position, Provenance};
 use crate::yaml::{self, YamlErrorKind};
 use foldhash::HashMap;
@@ -908,12 +909,14 @@ impl Validator<'_> {
     }
 
     /// The description, or `None` (with an error) when it is refused.
-    fn description(&mut self, d: &Spanned<impl Text>) -> Option<String> {
-        if d.value
-            .chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\t')
-            || d.value.len() > 1024
-        {
+    fn description(&mut self, d: &Spanned<impl Text>) -> Option<ShortStr> {
+        // Characters are decoded only when a byte could be part of a control character.
+        let suspect = d.value.bytes().any(|b| !(0x20..0x7f).contains(&b));
+        let control = suspect
+            && d.value
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t');
+        if control || d.value.len() > 1024 {
             self.error(
                 problem(
                     Code::UnsafeCharacters,
@@ -925,7 +928,7 @@ impl Validator<'_> {
             );
             return None;
         }
-        Some(String::from(&*d.value))
+        Some(ShortStr::new(&d.value))
     }
 
     /// The identity (egress) and source addresses (ingress) of `from`.
@@ -1371,6 +1374,53 @@ mod tests {
         }
         assert_eq!(names[0].0, 1001);
         assert_eq!(&**names[1].1, "ops");
+    }
+
+    /// Descriptions are plain text: tabs and newlines are kept, control characters (C0, DEL,
+    /// C1) and texts over 1024 bytes are refused; short and long ones read back the same.
+    #[test]
+    fn descriptions_are_checked_and_kept_whatever_their_length() {
+        let load_yaml = |description: &str| {
+            let yaml = format!(
+                "version: \"1.0\"\nrules:\n  - name: r\n    description: {description}\n    from: {{uid: 1}}\n    action: allow\n"
+            );
+            Policy::from_yaml(&yaml, "t.yaml", &StaticResolver::new())
+        };
+        let load = |text: &str| load_yaml(&serde_json::to_string(text).unwrap_or_default());
+        let long = "a".repeat(1024);
+        for text in [
+            "",
+            "web to its cache",
+            "a tab\tand a\nnewline, café",
+            &long,
+            &long[..23],
+        ] {
+            let loaded = load(text).map_err(|e| format!("{e:?}"));
+            let kept = loaded.map(|l| l.policy.rules()[0].description().map(str::to_owned));
+            assert_eq!(kept, Ok(Some(text.to_owned())), "{text:?}");
+        }
+        // Written with YAML's escapes (`\a` bell, `\x7f` DEL, `\N` next line): YAML does not
+        // allow them raw.
+        for text in [
+            "\"bell\\a\"",
+            "\"del\\x7f\"",
+            "\"next line\\N\"",
+            &"a".repeat(1025),
+        ] {
+            let Err(Error::Invalid(d)) = load_yaml(text) else {
+                panic!("{text:?} was accepted");
+            };
+            let codes: Vec<_> = d
+                .items
+                .iter()
+                .map(|d| (d.code, d.field.as_deref()))
+                .collect();
+            assert_eq!(
+                codes,
+                [(Code::UnsafeCharacters, Some("description"))],
+                "{text:?}"
+            );
+        }
     }
 
     /// Reading on a second thread changes nothing: the same policy and warnings, or the same
