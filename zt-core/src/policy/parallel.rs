@@ -17,11 +17,16 @@ use std::sync::OnceLock;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 /// One rule (or instruction) from the reader, in file order.
+// Items are filled in place in a batch that is reused: the large variant is the common one,
+// and boxing it would cost an allocation per rule.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Item<'a> {
     /// A rule read straight from its lines.
     Read(RuleConfig<&'a str>),
-    /// A rule decoded from its nodes, with what decoding reported.
-    Decoded(RuleConfig, Vec<Diagnostic>),
+    /// A rule decoded from its nodes, with what decoding reported. Boxed: rare, and with
+    /// owned text larger than a rule read directly, which every item would otherwise be sized
+    /// for.
+    Decoded(Box<(RuleConfig, Vec<Diagnostic>)>),
     /// Forget every rule so far.
     Reset,
 }
@@ -126,7 +131,7 @@ impl<'a> ItemSink<'a> for Forward<'a> {
         let mut diags = Vec::new();
         let rule = decode::decode_rule_owned(self.count, node, &mut diags);
         self.count += 1;
-        self.push(Item::Decoded(rule, diags));
+        self.push(Item::Decoded(Box::new((rule, diags))));
     }
 
     fn read_item(&mut self, lines: &mut ItemLines<'a, '_>) -> bool {

@@ -187,7 +187,8 @@ impl<'r> RuleStream<'r> {
     fn take(&mut self, item: &mut parallel::Item<'_>) {
         match item {
             parallel::Item::Read(rc) => self.push(rc),
-            parallel::Item::Decoded(rc, diags) => {
+            parallel::Item::Decoded(decoded) => {
+                let (rc, diags) = &mut **decoded;
                 self.v.diags.append(diags);
                 self.push(rc);
             }

@@ -164,7 +164,9 @@ pub struct Entry {
     origin: Origin,
     hook: Hook,
     matcher: Matcher,
-    log: Option<LogSpec>,
+    /// Shared: a ruleset has at most two log actions (allowed and blocked), and a 10 000-entry
+    /// list holding a copy in every entry was a quarter larger.
+    log: Option<Arc<LogSpec>>,
     verdict: Option<Verdict>,
 }
 
@@ -187,7 +189,7 @@ impl Entry {
     }
     /// Whether (and how) matching packets are logged.
     pub fn log(&self) -> Option<&LogSpec> {
-        self.log.as_ref()
+        self.log.as_deref()
     }
     /// The verdict; `None` for a log-only entry, after which evaluation continues.
     pub fn verdict(&self) -> Option<Verdict> {
@@ -277,15 +279,19 @@ impl Ruleset {
                 ));
             }
         }
-        let allowed_prefix = LogPrefix::trusted(ALLOWED_LOG_PREFIX);
+        let allowed = Arc::new(LogSpec {
+            prefix: LogPrefix::trusted(ALLOWED_LOG_PREFIX),
+            rate: s.log_rate(),
+        });
+        let blocked = Arc::new(LogSpec {
+            prefix: s.log_prefix().clone(),
+            rate: s.log_rate(),
+        });
         for i in evaluation_order(rules) {
             let r = &rules[i];
-            let log = r.log().then(|| LogSpec {
-                prefix: match r.action() {
-                    Action::Allow => allowed_prefix.clone(),
-                    Action::Deny | Action::Reject => s.log_prefix().clone(),
-                },
-                rate: s.log_rate(),
+            let log = r.log().then(|| match r.action() {
+                Action::Allow => Arc::clone(&allowed),
+                Action::Deny | Action::Reject => Arc::clone(&blocked),
             });
             entries.push(Entry {
                 name: r.name().0.clone(),
@@ -300,10 +306,7 @@ impl Ruleset {
         let deny = s.default_policy() == DefaultPolicy::Deny;
         if deny && s.log_blocked() {
             let mut log = own(names::LOG, epi, Hook::Both, Matcher::All, None);
-            log.log = Some(LogSpec {
-                prefix: s.log_prefix().clone(),
-                rate: s.log_rate(),
-            });
+            log.log = Some(blocked);
             entries.push(log);
         }
         let default = if deny { Verdict::Drop } else { Verdict::Accept };
