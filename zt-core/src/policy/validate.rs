@@ -468,7 +468,14 @@ fn dotted_quad(text: &str) -> Option<Ipv4Addr> {
 
 /// An address or CIDR, checked.
 fn host(text: &str) -> Result<IpNet, Problem> {
-    let t = text.trim();
+    // `trim` decodes characters at both ends; an address starts and ends with neither a space
+    // nor anything outside ASCII.
+    let plain = |b: Option<&u8>| b.is_some_and(u8::is_ascii_graphic);
+    let t = if plain(text.as_bytes().first()) && plain(text.as_bytes().last()) {
+        text
+    } else {
+        text.trim()
+    };
     // Found by hand: `contains` and `split_once` each set up a `memchr` for a 15-byte text.
     let net = if let Some(slash) = t.bytes().position(|c| c == b'/') {
         let net = cidr(&t[..slash], &t[slash + 1..]).ok_or_else(|| {
@@ -731,7 +738,13 @@ impl Validator<'_> {
             // Two (an address of each family, usually) need no list either.
             return match (host(&x.value), host(&y.value)) {
                 (Ok(a), Ok(b)) => {
-                    self.overlaps(&mut [(a, x), (b, y)], field);
+                    // An IPv4 and an IPv6 network (the usual pair) cannot overlap.
+                    if matches!(
+                        (a, b),
+                        (IpNet::V4(_), IpNet::V4(_)) | (IpNet::V6(_), IpNet::V6(_))
+                    ) {
+                        self.overlaps(&mut [(a, x), (b, y)], field);
+                    }
                     Some(AddressSet::from_nets([a, b]))
                 }
                 (a, b) => {
@@ -1375,6 +1388,35 @@ mod tests {
         }
         assert_eq!(names[0].0, 1001);
         assert_eq!(&**names[1].1, "ops");
+    }
+
+    /// A list of two networks is checked for overlap like a longer one (it has a path of its
+    /// own): within a family, not across.
+    #[test]
+    fn two_host_lists_warn_about_overlap_within_a_family() {
+        let overlaps = |hosts: &str| {
+            let yaml = format!(
+                "version: \"1.0\"\nrules:\n  - {{name: r, from: {{uid: 1}}, to: {{hosts: {hosts}}}, action: allow}}\n"
+            );
+            let loaded = Policy::from_yaml(&yaml, "t.yaml", &StaticResolver::new());
+            loaded.map(|l| {
+                l.warnings
+                    .items
+                    .iter()
+                    .filter(|d| d.code == Code::OverlappingHosts)
+                    .count()
+            })
+        };
+        assert_eq!(overlaps("[10.0.0.0/8, 10.1.2.3]").ok(), Some(1));
+        assert_eq!(overlaps("[\"fd00::1\", \"fd00::/8\"]").ok(), Some(1));
+        assert_eq!(overlaps("[10.0.0.1, 10.0.0.1]").ok(), Some(1));
+        // Spaces around a quoted address are not part of it.
+        assert_eq!(overlaps("[\" 10.0.0.1\", \"10.0.0.1\\t\"]").ok(), Some(1));
+        assert_eq!(overlaps("[10.0.0.0/8, \"fd00::/8\"]").ok(), Some(0));
+        assert_eq!(
+            overlaps("[\"::ffff:0:0/96\", 0.0.0.0/0]").map_err(|_| ()),
+            Err(())
+        );
     }
 
     /// Descriptions are plain text: tabs and newlines are kept, control characters (C0, DEL,
