@@ -1,8 +1,9 @@
 //! Port sets: "any port", or a sorted list of disjoint inclusive ranges.
 
-use super::ShortList;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
 
 /// An inclusive range of ports, `first <= last`, never containing port 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -56,7 +57,137 @@ impl fmt::Display for PortRange {
 /// The ports a rule matches: any, or a non-empty normalized list (sorted, disjoint, merged).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PortSet {
-    ranges: Option<ShortList<PortRange>>,
+    ranges: Option<PortList>,
+}
+
+/// Ranges a port set holds in place, without a list of its own.
+const INLINE: usize = 3;
+
+/// A port set's ranges, read as a slice. Most rules name one port or a few, so up to
+/// [`INLINE`] ranges are stored in place (in the room a `Vec` takes): a 10 000-rule policy
+/// with two-range port lists allocated and freed a list for every one of them.
+#[derive(Clone)]
+enum PortList {
+    Inline {
+        len: u8,
+        ranges: [PortRange; INLINE],
+    },
+    Heap(Vec<PortRange>),
+}
+
+impl PortList {
+    /// Sorted, with overlapping or adjacent ranges merged.
+    fn normalized(mut ranges: impl Iterator<Item = PortRange>) -> Self {
+        let mut inline = [PortRange { first: 1, last: 1 }; INLINE];
+        let mut len = 0;
+        while len < INLINE {
+            let Some(r) = ranges.next() else { break };
+            inline[len] = r;
+            len += 1;
+        }
+        let mut this = match ranges.next() {
+            // `len` is at most `INLINE`.
+            None => Self::Inline {
+                len: len as u8,
+                ranges: inline,
+            },
+            Some(next) => Self::Heap(inline.into_iter().chain([next]).chain(ranges).collect()),
+        };
+        if len > 1 {
+            let kept = merge(this.as_mut_slice());
+            this.truncate(kept);
+        }
+        this
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [PortRange] {
+        match self {
+            Self::Inline { len, ranges } => &mut ranges[..usize::from(*len)],
+            Self::Heap(ranges) => ranges,
+        }
+    }
+
+    fn truncate(&mut self, kept: usize) {
+        match self {
+            Self::Inline { len, .. } => *len = (*len).min(u8::try_from(kept).unwrap_or(u8::MAX)),
+            Self::Heap(ranges) => ranges.truncate(kept),
+        }
+    }
+}
+
+/// Sort `ranges` and merge overlapping or adjacent ones into its first `n` items; returns `n`.
+fn merge(ranges: &mut [PortRange]) -> usize {
+    ranges.sort_unstable();
+    if ranges.is_empty() {
+        return 0;
+    }
+    // Merge in place: `kept` ranges are final, the rest are still to be merged.
+    let mut kept = 1;
+    for i in 1..ranges.len() {
+        let r = ranges[i];
+        let prev = &mut ranges[kept - 1];
+        if u32::from(r.first) <= u32::from(prev.last) + 1 {
+            prev.last = prev.last.max(r.last);
+        } else {
+            ranges[kept] = r;
+            kept += 1;
+        }
+    }
+    kept
+}
+
+impl Deref for PortList {
+    type Target = [PortRange];
+    fn deref(&self) -> &[PortRange] {
+        match self {
+            Self::Inline { len, ranges } => &ranges[..usize::from(*len)],
+            Self::Heap(ranges) => ranges,
+        }
+    }
+}
+
+impl PartialEq for PortList {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for PortList {}
+
+impl Hash for PortList {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (**self).hash(state);
+    }
+}
+
+impl fmt::Debug for PortList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl Serialize for PortList {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for PortList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // As written: deserializing does not normalize, as it did not with a plain list.
+        let items = Vec::<PortRange>::deserialize(deserializer)?;
+        let len = u8::try_from(items.len())
+            .ok()
+            .filter(|&n| usize::from(n) <= INLINE);
+        Ok(match len {
+            Some(len) => {
+                let mut ranges = [PortRange { first: 1, last: 1 }; INLINE];
+                ranges[..items.len()].copy_from_slice(&items);
+                Self::Inline { len, ranges }
+            }
+            None => Self::Heap(items),
+        })
+    }
 }
 
 impl PortSet {
@@ -68,42 +199,14 @@ impl PortSet {
     /// The union of `ranges`, normalized; `None` when `ranges` is empty (a set that matches no
     /// port is never what a rule means).
     pub fn from_ranges(ranges: impl IntoIterator<Item = PortRange>) -> Option<Self> {
-        let mut ranges = ranges.into_iter();
-        let first = ranges.next()?;
-        let merged = match ranges.next() {
-            // The common case: one range, nothing to merge, no list to allocate.
-            None => ShortList::one(first),
-            Some(second) => ShortList::from(Self::merge([first, second].into_iter().chain(ranges))),
-        };
-        if let [only] = *merged
-            && only.first == 1
-            && only.last == u16::MAX
-        {
-            return Some(Self::any());
+        let merged = PortList::normalized(ranges.into_iter());
+        match *merged {
+            [] => None,
+            [only] if only.first == 1 && only.last == u16::MAX => Some(Self::any()),
+            _ => Some(Self {
+                ranges: Some(merged),
+            }),
         }
-        Some(Self {
-            ranges: Some(merged),
-        })
-    }
-
-    /// Sort and merge overlapping or adjacent ranges.
-    fn merge(ranges: impl Iterator<Item = PortRange>) -> Vec<PortRange> {
-        let mut merged: Vec<PortRange> = ranges.collect();
-        merged.sort_unstable();
-        // Merge in place: `kept` ranges are final, the rest are still to be merged.
-        let mut kept = 1;
-        for i in 1..merged.len() {
-            let r = merged[i];
-            let prev = &mut merged[kept - 1];
-            if u32::from(r.first) <= u32::from(prev.last) + 1 {
-                prev.last = prev.last.max(r.last);
-            } else {
-                merged[kept] = r;
-                kept += 1;
-            }
-        }
-        merged.truncate(kept);
-        merged
     }
 
     /// The ranges, or `None` for any port.
@@ -183,6 +286,35 @@ mod tests {
         assert!(!s.covers(&set(&[(8001, 8200)])));
         assert!(!s.covers(&PortSet::any()));
         assert!(PortSet::any().covers(&s));
+    }
+
+    proptest::proptest! {
+        /// However many ranges (stored in place or not), a set holds exactly their ports,
+        /// as sorted disjoint non-adjacent ranges, and serializes back to itself.
+        #[test]
+        fn from_ranges_holds_exactly_the_ports_given(
+            spans in proptest::collection::vec((1u16..80, 0u16..6), 0..9),
+        ) {
+            let ranges: Vec<PortRange> = spans
+                .iter()
+                .filter_map(|&(first, len)| PortRange::new(first, first + len))
+                .collect();
+            let Some(s) = PortSet::from_ranges(ranges.clone()) else {
+                proptest::prop_assert!(ranges.is_empty());
+                return Ok(());
+            };
+            let held = s.ranges().unwrap_or(&[]);
+            for w in held.windows(2) {
+                proptest::prop_assert!(u32::from(w[0].last()) + 1 < u32::from(w[1].first()));
+            }
+            for port in 0..90 {
+                let given = ranges.iter().any(|r| r.contains(port));
+                proptest::prop_assert_eq!(s.contains(Some(port)), given, "{}", port);
+            }
+            let json = serde_json::to_string(&s).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            let back: PortSet = serde_json::from_str(&json).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            proptest::prop_assert_eq!(back, s);
+        }
     }
 
     #[test]
