@@ -230,7 +230,9 @@ fn flow_list<'a, T>(
     col: usize,
     item: fn(Scalar<'a>) -> Option<T>,
 ) -> Option<(Spanned<OneOrMany<T>>, usize)> {
-    let mut items = Vec::new();
+    // Sized by the commas on the line (more than the items when a quoted one holds a comma):
+    // a list pushed into from empty went through the vector's growth path.
+    let mut items = Vec::with_capacity(1 + l.count_after(line, col, b','));
     let mut at = l.skip_spaces(line, col + 1);
     if l.byte(line, at) != Some(b']') {
         loop {

@@ -468,14 +468,7 @@ fn dotted_quad(text: &str) -> Option<Ipv4Addr> {
 
 /// An address or CIDR, checked.
 fn host(text: &str) -> Result<IpNet, Problem> {
-    // `trim` decodes characters at both ends; an address starts and ends with neither a space
-    // nor anything outside ASCII.
-    let plain = |b: Option<&u8>| b.is_some_and(u8::is_ascii_graphic);
-    let t = if plain(text.as_bytes().first()) && plain(text.as_bytes().last()) {
-        text
-    } else {
-        text.trim()
-    };
+    let t = decode::trimmed(text);
     // Found by hand: `contains` and `split_once` each set up a `memchr` for a 15-byte text.
     let net = if let Some(slash) = t.bytes().position(|c| c == b'/') {
         let net = cidr(&t[..slash], &t[slash + 1..]).ok_or_else(|| {

@@ -449,6 +449,15 @@ impl<'a> ItemLines<'a, '_> {
         })
     }
 
+    /// How many times `byte` occurs on the line after `col`.
+    pub(crate) fn count_after(&self, line: Line, col: usize, byte: u8) -> usize {
+        self.s
+            .rest(line, col)
+            .iter()
+            .filter(|&&c| c == byte)
+            .count()
+    }
+
     /// The first character at `col`, if the line reaches it.
     pub(crate) fn byte(&self, line: Line, col: usize) -> Option<u8> {
         self.s.rest(line, col).first().copied()
