@@ -51,7 +51,9 @@ impl FirstUse {
     /// Note the name of the last rule of `rules`, first written on `line`; if an earlier rule
     /// has it, the line that one's was written on (`Some(None)` when unknown).
     pub(crate) fn rule(&mut self, rules: &[impl Named], line: Option<u32>) -> Option<Option<u32>> {
-        let slot = Slot::try_from(rules.len().checked_sub(1)?).ok()?;
+        let slot = Slot::try_from(rules.len().checked_sub(1)?)
+            .ok()
+            .filter(|s| s & FAILED == 0)?;
         self.note(rules, slot, line)
     }
 
