@@ -53,6 +53,9 @@
 //!   permissive Zlib licence and already in the build through `hashbrown`. It is several times
 //!   faster than std's SipHash on short keys, and its per-map random seed still protects the maps
 //!   against crafted keys.
+//! * The duplicate-name table: `hashbrown`'s `HashTable` (MIT OR Apache-2.0, the crate std's
+//!   `HashMap` is built on, already in the build), which stores 8-byte slots and looks the
+//!   names up where they already are; std exposes no such table.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
