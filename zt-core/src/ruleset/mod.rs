@@ -165,7 +165,7 @@ pub struct Entry {
     hook: Hook,
     matcher: Matcher,
     /// Shared: a ruleset has at most two log actions (allowed and blocked), and a 10 000-entry
-    /// list holding a copy in every entry was a quarter larger.
+    /// list holding a copy in every entry was almost a fifth larger.
     log: Option<Arc<LogSpec>>,
     verdict: Option<Verdict>,
 }
