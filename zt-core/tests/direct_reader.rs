@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on a broken fixture
 
 mod common;
-use common::cases;
+use common::{Tree, cases, inline};
 
 use proptest::prelude::*;
 use zt_core::config::direct_reader_agrees;
@@ -70,15 +70,6 @@ const FROM_KEYS: &[&str] = &[
 ];
 const TO_KEYS: &[&str] = &["host", "hosts", "port", "ports", "protocol", "prot"];
 
-#[derive(Clone, Debug)]
-enum Val {
-    Scalar(String),
-    /// A list: flow (`[a, b]`) or block (`- a` lines).
-    List(Vec<String>, bool),
-    /// A mapping: flow (`{k: v}`) or block.
-    Map(Vec<(String, Val)>, bool),
-}
-
 /// A value from `pool`: most often one of its first (valid) half.
 fn pick(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
     let valid = pool[..pool.len().div_ceil(2)].to_vec();
@@ -102,38 +93,44 @@ fn keys(known: &'static [&'static str], most: usize) -> impl Strategy<Value = Ve
         })
 }
 
-fn list(pool: &'static [&'static str]) -> impl Strategy<Value = Val> {
+fn list(pool: &'static [&'static str]) -> impl Strategy<Value = Tree> {
     prop_oneof![
-        pick(pool).prop_map(Val::Scalar),
-        (prop::collection::vec(pick(pool), 0..3), any::<bool>())
-            .prop_map(|(items, flow)| Val::List(items, flow)),
+        pick(pool).prop_map(Tree::Scalar),
+        // A list of scalars: flow (`[a, b]`) or block (`- a` lines).
+        (prop::collection::vec(pick(pool), 0..3), any::<bool>()).prop_map(|(items, flow)| {
+            Tree::Seq {
+                items: items.into_iter().map(Tree::Scalar).collect(),
+                flow,
+                indentless: false,
+            }
+        }),
     ]
 }
 
-fn scalar_for(key: &str) -> BoxedStrategy<Val> {
+fn scalar_for(key: &str) -> BoxedStrategy<Tree> {
     match key {
-        "uid" | "gid" | "priority" => pick(NUMBERS).prop_map(Val::Scalar).boxed(),
-        "log" => pick(BOOLS).prop_map(Val::Scalar).boxed(),
-        "direction" => pick(DIRECTIONS).prop_map(Val::Scalar).boxed(),
-        "action" => pick(ACTIONS).prop_map(Val::Scalar).boxed(),
-        "protocol" => pick(PROTOCOLS).prop_map(Val::Scalar).boxed(),
-        "host" => pick(HOSTS).prop_map(Val::Scalar).boxed(),
+        "uid" | "gid" | "priority" => pick(NUMBERS).prop_map(Tree::Scalar).boxed(),
+        "log" => pick(BOOLS).prop_map(Tree::Scalar).boxed(),
+        "direction" => pick(DIRECTIONS).prop_map(Tree::Scalar).boxed(),
+        "action" => pick(ACTIONS).prop_map(Tree::Scalar).boxed(),
+        "protocol" => pick(PROTOCOLS).prop_map(Tree::Scalar).boxed(),
+        "host" => pick(HOSTS).prop_map(Tree::Scalar).boxed(),
         "hosts" => list(HOSTS).boxed(),
         "port" | "ports" => list(PORTS).boxed(),
-        _ => pick(NAMES).prop_map(Val::Scalar).boxed(),
+        _ => pick(NAMES).prop_map(Tree::Scalar).boxed(),
     }
 }
 
-fn mapping(known: &'static [&'static str]) -> impl Strategy<Value = Val> {
+fn mapping(known: &'static [&'static str]) -> impl Strategy<Value = Tree> {
     let entries = keys(known, 3).prop_flat_map(|keys| {
         keys.into_iter()
             .map(|k| (Just(k.to_owned()), scalar_for(k)))
             .collect::<Vec<_>>()
     });
-    (entries, any::<bool>()).prop_map(|(entries, flow)| Val::Map(entries, flow))
+    (entries, any::<bool>()).prop_map(|(entries, flow)| Tree::Map { entries, flow })
 }
 
-fn rule() -> impl Strategy<Value = Vec<(String, Val)>> {
+fn rule() -> impl Strategy<Value = Vec<(String, Tree)>> {
     keys(RULE_KEYS, 8).prop_flat_map(|keys| {
         keys.into_iter()
             .map(|k| {
@@ -148,33 +145,23 @@ fn rule() -> impl Strategy<Value = Vec<(String, Val)>> {
     })
 }
 
-fn inline(v: &Val) -> String {
-    match v {
-        Val::Scalar(s) => s.clone(),
-        Val::List(items, _) => format!("[{}]", items.join(", ")),
-        Val::Map(entries, _) => format!(
-            "{{{}}}",
-            entries
-                .iter()
-                .map(|(k, v)| format!("{k}: {}", inline(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
 /// Write `key: value` at `indent`, block collections on the lines below.
-fn entry(key: &str, v: &Val, indent: usize, comment: bool, out: &mut String) {
+fn entry(key: &str, v: &Tree, indent: usize, comment: bool, out: &mut String) {
     let pad = " ".repeat(indent);
     let note = if comment { "  # note" } else { "" };
     match v {
-        Val::List(items, false) if !items.is_empty() => {
+        Tree::Seq {
+            items, flow: false, ..
+        } if !items.is_empty() => {
             out.push_str(&format!("{pad}{key}:{note}\n"));
             for item in items {
-                out.push_str(&format!("{pad}  - {item}{note}\n"));
+                out.push_str(&format!("{pad}  - {}{note}\n", inline(item)));
             }
         }
-        Val::Map(entries, false) if !entries.is_empty() => {
+        Tree::Map {
+            entries,
+            flow: false,
+        } if !entries.is_empty() => {
             out.push_str(&format!("{pad}{key}:{note}\n"));
             for (k, v) in entries {
                 entry(k, v, indent + 2, comment, out);
@@ -184,7 +171,7 @@ fn entry(key: &str, v: &Val, indent: usize, comment: bool, out: &mut String) {
     }
 }
 
-fn document(rules: &[Vec<(String, Val)>], comment: bool, dash_alone: bool) -> String {
+fn document(rules: &[Vec<(String, Tree)>], comment: bool, dash_alone: bool) -> String {
     let mut out = String::from("version: \"1.0\"\nrules:\n");
     for r in rules {
         let mut body = String::new();

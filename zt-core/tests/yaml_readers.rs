@@ -8,24 +8,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on a broken fixture
 
 mod common;
-use common::cases;
+use common::{Tree, cases, inline};
 
 use proptest::prelude::*;
 use zt_core::yaml::fast_reader_agrees;
-
-#[derive(Clone, Debug)]
-enum Tree {
-    Scalar(String),
-    Seq {
-        items: Vec<Tree>,
-        flow: bool,
-        indentless: bool,
-    },
-    Map {
-        entries: Vec<(String, Tree)>,
-        flow: bool,
-    },
-}
 
 const SCALARS: &[&str] = &[
     "a",
@@ -85,24 +71,6 @@ fn tree() -> impl Strategy<Value = Tree> {
                 }),
         ]
     })
-}
-
-fn inline(t: &Tree) -> String {
-    match t {
-        Tree::Scalar(s) => s.clone(),
-        Tree::Seq { items, .. } => format!(
-            "[{}]",
-            items.iter().map(inline).collect::<Vec<_>>().join(", ")
-        ),
-        Tree::Map { entries, .. } => format!(
-            "{{{}}}",
-            entries
-                .iter()
-                .map(|(k, v)| format!("{k}: {}", inline(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
 }
 
 fn is_block(t: &Tree) -> bool {

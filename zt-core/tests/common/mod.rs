@@ -44,3 +44,37 @@ pub fn edited(doc: &str, edits: Vec<Edit>) -> String {
     }
     doc.into_iter().collect()
 }
+
+/// A YAML value to render, as the readers' property tests generate it.
+#[derive(Clone, Debug)]
+pub enum Tree {
+    Scalar(String),
+    Seq {
+        items: Vec<Tree>,
+        flow: bool,
+        indentless: bool,
+    },
+    Map {
+        entries: Vec<(String, Tree)>,
+        flow: bool,
+    },
+}
+
+/// `t` in flow style, on one line.
+pub fn inline(t: &Tree) -> String {
+    match t {
+        Tree::Scalar(s) => s.clone(),
+        Tree::Seq { items, .. } => format!(
+            "[{}]",
+            items.iter().map(inline).collect::<Vec<_>>().join(", ")
+        ),
+        Tree::Map { entries, .. } => format!(
+            "{{{}}}",
+            entries
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", inline(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
