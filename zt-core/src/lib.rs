@@ -92,6 +92,7 @@ pub use policy::{
 pub use resolve::MockNameResolver;
 pub use resolve::{NameResolver, StaticResolver, SystemResolver};
 pub use ruleset::{
-    CtState, Decision, Entry, Hook, Matcher, Probe, ProbeProtocol, RuleMatch, Ruleset, Verdict,
+    CtState, Decision, Entry, Hook, Matcher, Probe, ProbeProtocol, RuleMatch, RuleRef, Ruleset,
+    Verdict,
 };
 pub use source::Position;

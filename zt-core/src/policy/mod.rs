@@ -368,7 +368,7 @@ impl Settings {
     }
 }
 
-/// What a rule matches. Shared (not copied) between a [`Rule`] and its ruleset entry.
+/// What a rule matches. Its ruleset entry reads it from the rule (see [`crate::RuleRef`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct RuleMatch {
     /// The sender (always `Any` for ingress).
@@ -389,7 +389,7 @@ pub struct Rule {
     description: Option<ShortStr>,
     direction: Direction,
     #[serde(flatten)]
-    matches: Arc<RuleMatch>,
+    matches: RuleMatch,
     action: Action,
     priority: i32,
     log: bool,
@@ -426,8 +426,8 @@ impl Rule {
     pub fn protocol(&self) -> Protocol {
         self.matches.protocol
     }
-    /// Everything it matches, shared.
-    pub fn matches(&self) -> &Arc<RuleMatch> {
+    /// Everything it matches.
+    pub fn matches(&self) -> &RuleMatch {
         &self.matches
     }
     /// What it does.
@@ -452,7 +452,8 @@ impl Rule {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Policy {
     settings: Settings,
-    rules: Vec<Rule>,
+    /// Shared with the policy's rulesets, whose entries read each rule's match from here.
+    rules: Arc<Vec<Rule>>,
 }
 
 /// A policy that passed validation, with the warnings validation raised.
@@ -515,6 +516,11 @@ impl Policy {
 
     /// The rules, in file order.
     pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The rules as the ruleset's entries share them.
+    pub(crate) fn shared_rules(&self) -> &Arc<Vec<Rule>> {
         &self.rules
     }
 

@@ -225,7 +225,7 @@ impl<'r> RuleStream<'r> {
                 self.rules.shrink_to_fit();
                 let policy = Policy {
                     settings,
-                    rules: self.rules,
+                    rules: Arc::new(self.rules),
                 };
                 self.v.warnings(&policy, config, self.gather);
                 Some(policy)
@@ -902,12 +902,12 @@ impl Validator<'_> {
             name: name?,
             description,
             direction,
-            matches: std::sync::Arc::new(super::RuleMatch {
+            matches: super::RuleMatch {
                 identity: identity?,
                 peers: peers?,
                 ports: ports?,
                 protocol: protocol?,
-            }),
+            },
             action: action?,
             priority: priority?,
             log,

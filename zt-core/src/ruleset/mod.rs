@@ -23,8 +23,10 @@
 
 mod display;
 mod evaluate;
+mod rule_ref;
 
 pub use evaluate::{CtState, Decision, Probe, ProbeProtocol};
+pub use rule_ref::RuleRef;
 
 pub use crate::policy::RuleMatch;
 use crate::policy::shadow::evaluation_order;
@@ -130,8 +132,8 @@ pub enum Matcher {
     SshIngress(PortSet),
     /// Established TCP from one of these (local) ports.
     SshReplies(PortSet),
-    /// A policy rule (shared with the policy's [`crate::Rule`]).
-    Rule(Arc<RuleMatch>),
+    /// A policy rule's match (shared with the policy's [`crate::Rule`]).
+    Rule(RuleRef),
     /// Everything.
     All,
 }
@@ -287,6 +289,7 @@ impl Ruleset {
             prefix: s.log_prefix().clone(),
             rate: s.log_rate(),
         });
+        let shared = policy.shared_rules();
         for i in evaluation_order(rules) {
             let r = &rules[i];
             let log = r.log().then(|| match r.action() {
@@ -297,7 +300,7 @@ impl Ruleset {
                 name: r.name().0.clone(),
                 origin: Origin::Rule(i),
                 hook: r.direction().into(),
-                matcher: Matcher::Rule(Arc::clone(r.matches())),
+                matcher: Matcher::Rule(RuleRef::new(shared, i)),
                 log,
                 verdict: Some(r.action().into()),
             });
