@@ -133,16 +133,15 @@ fn rule(index: usize, priorities: RangeInclusive<i32>) -> impl Strategy<Value = 
 }
 
 fn policy() -> impl Strategy<Value = Loaded> {
-    policy_with(-2..=2)
+    policy_with(|_| -2..=2)
 }
 
-/// Policies whose rules' priorities are drawn from `priorities`.
-fn policy_with(priorities: RangeInclusive<i32>) -> impl Strategy<Value = Loaded> {
-    let rules = (0usize..12).prop_flat_map(move |n| {
-        (0..n)
-            .map(|i| rule(i, priorities.clone()))
-            .collect::<Vec<_>>()
-    });
+/// Policies whose rule `i` has a priority drawn from `priorities(i)`.
+fn policy_with(
+    priorities: impl Fn(usize) -> RangeInclusive<i32> + Clone + 'static,
+) -> impl Strategy<Value = Loaded> {
+    let rules = (0usize..12)
+        .prop_flat_map(move |n| (0..n).map(|i| rule(i, priorities(i))).collect::<Vec<_>>());
     let settings = (
         prop::sample::select(vec![DefaultPolicy::Deny, DefaultPolicy::Allow]),
         any::<bool>(),
@@ -395,19 +394,42 @@ proptest! {
 
     #[test]
     fn rules_are_ordered_by_priority_then_file_order(loaded in policy()) {
-        let ruleset = loaded.policy.ruleset();
-        let keys: Vec<(i32, usize)> = ruleset
-            .entries()
-            .iter()
-            .filter_map(|e| match e.origin() {
-                zt_core::ruleset::Origin::Rule(i) => Some((loaded.policy.rules()[i].priority(), i)),
-                _ => None,
-            })
-            .collect();
-        let mut sorted = keys.clone();
-        sorted.sort();
-        prop_assert_eq!(keys, sorted);
+        check_order(&loaded)?;
     }
+
+    #[test]
+    fn rules_are_in_file_order_when_priorities_ascend(loaded in policy_with(ascending)) {
+        check_order(&loaded)?;
+    }
+}
+
+/// Priorities that never fall, with ties: 0, 0, 0, 1, 1, 1, …
+fn ascending(i: usize) -> RangeInclusive<i32> {
+    let p = i32::try_from(i / 3).unwrap_or(i32::MAX);
+    p..=p
+}
+
+/// Every rule has one ruleset entry, in the order of (priority, file index).
+fn check_order(loaded: &Loaded) -> Result<(), TestCaseError> {
+    let ruleset = loaded.policy.ruleset();
+    let keys: Vec<(i32, usize)> = ruleset
+        .entries()
+        .iter()
+        .filter_map(|e| match e.origin() {
+            zt_core::ruleset::Origin::Rule(i) => Some((loaded.policy.rules()[i].priority(), i)),
+            _ => None,
+        })
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    let mut each: Vec<usize> = keys.iter().map(|&(_, i)| i).collect();
+    each.sort_unstable();
+    prop_assert_eq!(keys, sorted);
+    prop_assert_eq!(each, (0..loaded.policy.rules().len()).collect::<Vec<_>>());
+    Ok(())
+}
+
+proptest! {
 
     #[test]
     fn the_winning_entry_is_always_the_first_that_matches(loaded in policy(), probe in probe()) {
@@ -450,7 +472,13 @@ proptest! {
     /// The same when every priority is equal, where the search skips rules nothing before
     /// them reaches.
     #[test]
-    fn shadow_warnings_agree_with_comparing_every_pair_when_file_order_decides(loaded in policy_with(0..=0)) {
+    fn shadow_warnings_agree_with_comparing_every_pair_when_file_order_decides(loaded in policy_with(|_| 0..=0)) {
+        prop_assert_eq!(shadow_warnings(&loaded), shadowed_by_brute_force(&loaded.policy));
+    }
+
+    /// The same when priorities never fall in file order, which is then evaluation order too.
+    #[test]
+    fn shadow_warnings_agree_with_comparing_every_pair_when_priorities_ascend(loaded in policy_with(ascending)) {
         prop_assert_eq!(shadow_warnings(&loaded), shadowed_by_brute_force(&loaded.policy));
     }
 

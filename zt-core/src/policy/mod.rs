@@ -449,11 +449,24 @@ impl Rule {
 }
 
 /// A validated, resolved policy: settings and rules in file order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct Policy {
     settings: Settings,
     /// Shared with the policy's rulesets, whose entries read each rule's match from here.
     rules: Arc<Vec<Rule>>,
+    /// No rule has a lower priority than one before it: file order is evaluation order.
+    #[serde(skip)]
+    in_file_order: bool,
+}
+
+impl fmt::Debug for Policy {
+    /// Settings and rules; what is derived from them is left out.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Policy")
+            .field("settings", &self.settings)
+            .field("rules", &self.rules)
+            .finish()
+    }
 }
 
 /// A policy that passed validation, with the warnings validation raised.
@@ -517,6 +530,11 @@ impl Policy {
     /// The rules, in file order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// Whether file order is evaluation order (see [`shadow::Order`]).
+    pub(crate) fn in_file_order(&self) -> bool {
+        self.in_file_order
     }
 
     /// The rules as the ruleset's entries share them.

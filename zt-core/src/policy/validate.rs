@@ -131,6 +131,10 @@ pub(crate) struct RuleStream<'r> {
     /// Names used again, with the line they were first written on and where again, in file
     /// order.
     again: Vec<(RuleName, Option<u32>, Option<Position>)>,
+    /// The priority of the last valid rule, and whether none so far was lower than the one
+    /// before it.
+    last_priority: i32,
+    in_file_order: bool,
     count: usize,
     failed: bool,
 }
@@ -150,6 +154,8 @@ impl<'r> RuleStream<'r> {
             gather: shadow::Gather::with_capacity(rules),
             first: FirstUse::with_capacity(rules),
             again: Vec::new(),
+            last_priority: i32::MIN,
+            in_file_order: true,
             count: 0,
             failed: false,
         }
@@ -163,6 +169,8 @@ impl<'r> RuleStream<'r> {
         let line = position.map(|p| p.line);
         match self.v.rule(index, rc) {
             Some(rule) => {
+                self.in_file_order &= rule.priority >= self.last_priority;
+                self.last_priority = rule.priority;
                 self.gather.add(&rule);
                 self.rules.push(rule);
                 if let Some(first_line) = self.first.rule(&self.rules, line)
@@ -226,6 +234,7 @@ impl<'r> RuleStream<'r> {
                 let policy = Policy {
                     settings,
                     rules: Arc::new(self.rules),
+                    in_file_order: self.in_file_order,
                 };
                 self.v.warnings(&policy, config, self.gather);
                 Some(policy)
@@ -265,6 +274,8 @@ impl<'a> yaml::ItemSink<'a> for RuleStream<'_> {
         self.gather = shadow::Gather::default();
         self.first.clear();
         self.again.clear();
+        self.last_priority = i32::MIN;
+        self.in_file_order = true;
         self.count = 0;
         self.failed = false;
     }

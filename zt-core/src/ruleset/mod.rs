@@ -29,7 +29,7 @@ pub use evaluate::{CtState, Decision, Probe, ProbeProtocol};
 pub use rule_ref::RuleRef;
 
 pub use crate::policy::RuleMatch;
-use crate::policy::shadow::evaluation_order;
+use crate::policy::shadow::Order;
 use crate::policy::{
     ALLOWED_LOG_PREFIX, Action, DefaultPolicy, Direction, LogPrefix, LogRate, Policy, PortSet,
 };
@@ -290,7 +290,7 @@ impl Ruleset {
             rate: s.log_rate(),
         });
         let shared = policy.shared_rules();
-        for i in evaluation_order(rules) {
+        for i in Order::of(policy).iter() {
             let r = &rules[i];
             let log = r.log().then(|| match r.action() {
                 Action::Allow => Arc::clone(&allowed),
