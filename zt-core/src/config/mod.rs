@@ -168,6 +168,36 @@ pub struct RuleConfig<S = String> {
     pub log: Option<Spanned<bool>>,
 }
 
+impl<S> RuleConfig<S> {
+    /// Back to the default, in place: the parallel reader reuses the rules of its batches, and
+    /// `*self = RuleConfig::default()` builds a whole rule and copies it over this one. Every
+    /// field is named, so a new one cannot be forgotten here.
+    pub(crate) fn clear(&mut self) {
+        let RuleConfig {
+            position,
+            undecodable,
+            name,
+            description,
+            direction,
+            from,
+            to,
+            action,
+            priority,
+            log,
+        } = self;
+        *position = None;
+        undecodable.clear();
+        *name = None;
+        *description = None;
+        *direction = None;
+        *from = None;
+        *to = None;
+        *action = None;
+        *priority = None;
+        *log = None;
+    }
+}
+
 /// The `from:` mapping of a rule (text as in [`RuleConfig`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct FromConfig<S = String> {

@@ -59,8 +59,8 @@ pub(super) fn read<'a>(
 ) -> Option<Option<Node<'a>>> {
     std::thread::scope(|scope| {
         let (tx, rx) = sync_channel::<Vec<Item<'a>>>(IN_FLIGHT);
-        // Validated batches go back to the reader, which drops their rules (freeing what it
-        // allocated itself) and refills them: this thread, the busier one, does neither.
+        // Validated batches go back to the reader, which refills their rules in place (freeing
+        // what it allocated itself as it overwrites them): this thread does neither.
         let (done_tx, done_rx) = sync_channel::<Vec<Item<'a>>>(IN_FLIGHT + 1);
         let reader = std::thread::Builder::new()
             .name("zt-read".into())
@@ -69,6 +69,7 @@ pub(super) fn read<'a>(
                     tx,
                     done: done_rx,
                     batch: Vec::with_capacity(BATCH),
+                    used: 0,
                     count: 0,
                 };
                 let root = yaml::fast::read(text, Some("rules"), &mut sink);
@@ -96,29 +97,36 @@ struct Forward<'a> {
     tx: SyncSender<Vec<Item<'a>>>,
     /// Batches the validating thread is done with.
     done: Receiver<Vec<Item<'a>>>,
+    /// The batch being filled: its first `used` items are this batch's, the rest are items
+    /// of a batch the validating thread is done with, overwritten as the batch fills.
     batch: Vec<Item<'a>>,
+    used: usize,
     /// Items so far: the index decoding reports a rule without a name by (`rules[3].to`).
     count: usize,
 }
 
 impl<'a> Forward<'a> {
     fn push(&mut self, item: Item<'a>) {
-        self.batch.push(item);
-        if self.batch.len() == BATCH {
+        match self.batch.get_mut(self.used) {
+            Some(slot) => *slot = item,
+            None => self.batch.push(item),
+        }
+        self.used += 1;
+        if self.used == BATCH {
             self.flush();
         }
     }
 
     fn flush(&mut self) {
-        if !self.batch.is_empty() {
-            let next = match self.done.try_recv() {
-                Ok(mut done) => {
-                    done.clear();
-                    done
-                }
-                Err(_) => Vec::with_capacity(BATCH),
-            };
+        if self.used > 0 {
+            self.batch.truncate(self.used);
+            // Its items stay: they are refilled in place.
+            let next = self
+                .done
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(BATCH));
             let batch = std::mem::replace(&mut self.batch, next);
+            self.used = 0;
             // A send fails only when the validating thread is unwinding; the reader's result
             // no longer matters then.
             let _ = self.tx.send(batch);
@@ -135,18 +143,24 @@ impl<'a> ItemSink<'a> for Forward<'a> {
     }
 
     fn read_item(&mut self, lines: &mut ItemLines<'a, '_>) -> bool {
-        // Filled in place in the batch: a rule is several hundred bytes.
-        self.batch.push(Item::Read(RuleConfig::default()));
-        let read = match self.batch.last_mut() {
+        // Filled in place in the batch, over an old rule where there is one: a rule is
+        // several hundred bytes.
+        match self.batch.get_mut(self.used) {
+            Some(Item::Read(rule)) => rule.clear(),
+            Some(other) => *other = Item::Read(RuleConfig::default()),
+            None => self.batch.push(Item::Read(RuleConfig::default())),
+        }
+        let read = match self.batch.get_mut(self.used) {
             Some(Item::Read(rule)) => direct::read_rule(lines, rule).is_some(),
             _ => false,
         };
         if !read {
-            self.batch.pop();
+            // The slot is not the batch's: the next item overwrites it.
             return false;
         }
+        self.used += 1;
         self.count += 1;
-        if self.batch.len() == BATCH {
+        if self.used == BATCH {
             self.flush();
         }
         true

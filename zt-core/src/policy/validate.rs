@@ -1472,11 +1472,12 @@ mod tests {
 
     /// Reading on a second thread changes nothing: the same policy and warnings, or the same
     /// diagnostics, for rules read directly, rules decoded from nodes, invalid rules, and a file
-    /// the fast reader declines halfway (read again by the full reader).
+    /// the fast reader declines halfway (read again by the full reader). Five kinds of rule in
+    /// turn, so that a batch's rules are read over rules of other kinds (a batch holds 256).
     #[test]
     fn reading_on_a_second_thread_gives_the_same_result_as_reading_on_one() {
         let resolver = StaticResolver::new().user("web", 1001).group("ops", 2001);
-        let rule = |i: usize| match i % 4 {
+        let rule = |i: usize| match i % 5 {
             0 => format!(
                 "  - name: r{i}\n    from:\n      user: web\n    to:\n      host: 10.0.{}.{}\n      port: {}\n    action: allow\n",
                 i / 256 % 256,
@@ -1490,8 +1491,11 @@ mod tests {
             2 => format!(
                 "  - name: r{i}\n    direction: ingress\n    from: {{hosts: [\"fd00::{i:x}\", 192.0.2.0/24]}}\n    action: reject\n"
             ),
-            _ => format!(
+            3 => format!(
                 "  - name: r{i}\n    from: {{uid: {i}}}\n    to: {{port: 53, protocol: udp}}\n    action: allow\n    log: true\n"
+            ),
+            _ => format!(
+                "  - name: r{i}\n    description: the fifth kind\n    priority: 0\n    from:\n      gid: 7\n    action: allow\n"
             ),
         };
         let mut valid = String::from("version: \"1.0\"\nrules:\n");
