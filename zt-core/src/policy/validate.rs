@@ -1331,11 +1331,6 @@ impl Validator<'_> {
 #[cfg(test)]
 mod tests {
     use super::{RuleStream, cidr, dotted_quad, hex_groups, load, parse_ip, read};
-
-    fn parse_cidr(text: &str) -> Option<IpNet> {
-        text.split_once('/')
-            .and_then(|(addr, prefix)| cidr(addr, prefix))
-    }
     use crate::diagnostic::Code;
     use crate::policy::{Identity, Policy};
     use crate::resolve::MockNameResolver;
@@ -1344,6 +1339,12 @@ mod tests {
     use ipnet::IpNet;
     use mockall::predicate::eq;
     use proptest::prelude::*;
+
+    /// `address/prefix` split at its slash, as `host` splits it, then read by `cidr`.
+    fn parse_cidr(text: &str) -> Option<IpNet> {
+        text.split_once('/')
+            .and_then(|(addr, prefix)| cidr(addr, prefix))
+    }
 
     fn egress(name: &str, from: &str) -> String {
         format!("  - {{name: {name}, from: {{{from}}}, to: {{port: 80}}, action: allow}}\n")
