@@ -7,7 +7,7 @@ use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_ma
 use std::fmt::Write;
 use std::process::Command;
 use zt::nft::NftBackend;
-use zt::{Backend, Policy, Ruleset, StaticResolver};
+use zt::{Backend, Driver, Policy, Ruleset, StaticResolver};
 use zt_testkit::{Netns, Prerequisite, require};
 
 /// `n` rules as an orchestrator would generate them: 50 service uids, each allowed to its own

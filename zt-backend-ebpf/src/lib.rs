@@ -106,10 +106,10 @@ pub use kernel::{Attachment, Kernel, SocketHook, State};
 pub use loader::Pinned;
 pub use render::{CgroupIds, Effect, Rendered, render};
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use zt_core::{
-    Artifact, ArtifactFile, Backend, Change, ChangeKind, Counter, Diff, Drift, DriftItem,
-    DriftKind, Plan, Ruleset, Snapshot, Status, Unit,
+    Artifact, ArtifactFile, AuditEvent, AuditSource, Boot, Capabilities, Change, ChangeKind,
+    Counter, Drift, Driver, Persistence, Ruleset, Status, Unit,
 };
 
 /// The backend's name, as `zt --backend ebpf` and snapshots spell it.
@@ -170,7 +170,7 @@ impl Options {
         }
     }
 
-    /// Defaults for this host: the cgroup v2 mount found by [`cgroup_v2_root`].
+    /// Defaults for this host: the cgroup v2 mount [`cgroup_v2_root`] finds.
     pub fn detect() -> Result<Self, EbpfError> {
         cgroup_v2_root().map(Self::new).ok_or(EbpfError::NoCgroupV2)
     }
@@ -188,19 +188,16 @@ impl Options {
     }
 }
 
-/// The cgroup v2 mount point: `/sys/fs/cgroup` on a unified host, `/sys/fs/cgroup/unified`
-/// on a hybrid one; `None` when neither holds a cgroup2 file system.
-pub fn cgroup_v2_root() -> Option<PathBuf> {
-    ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
-        .into_iter()
-        .map(Path::new)
-        .find(|p| sys::fs_type(p).ok() == Some(sys::CGROUP2_SUPER_MAGIC))
-        .map(Path::to_path_buf)
-}
+/// The cgroup v2 mount point, where cgroup rules' paths and the attach cgroup live.
+pub use zt_core::host::cgroup_v2_root;
 
-/// The eBPF backend: a [`Kernel`] (normally [`Pinned`]) driven by pure rendering.
+/// The eBPF backend: a [`Kernel`] (normally [`Pinned`]) driven by pure rendering. It
+/// implements [`zt_core::Backend`] through [`Driver`]: its kernel state is the active
+/// generation of the pinned maps and where the four programs are attached.
 pub struct EbpfBackend {
     kernel: Box<dyn Kernel>,
+    /// Where it pins and attaches, when it runs on this host (boot units repeat them).
+    options: Option<Options>,
 }
 
 /// The subject of the program units in plans and drift reports.
@@ -209,11 +206,15 @@ const PROGRAMS: &str = "cgroup programs";
 impl EbpfBackend {
     /// The backend for `options`, talking to the kernel through bpffs pins.
     pub fn new(options: Options) -> Self {
-        Self::with_kernel(Box::new(Pinned::new(
-            options.pin_dir,
-            options.cgroup_root,
-            options.attach_cgroup,
-        )))
+        let kernel = Box::new(Pinned::new(
+            options.pin_dir.clone(),
+            options.cgroup_root.clone(),
+            options.attach_cgroup.clone(),
+        ));
+        Self {
+            kernel,
+            options: Some(options),
+        }
     }
 
     /// The backend for this host's defaults ([`Options::detect`]).
@@ -223,7 +224,10 @@ impl EbpfBackend {
 
     /// The backend over any [`Kernel`] (unit tests pass an in-memory one).
     pub fn with_kernel(kernel: Box<dyn Kernel>) -> Self {
-        Self { kernel }
+        Self {
+            kernel,
+            options: None,
+        }
     }
 
     /// The map entries `ruleset` renders to (cgroup ids resolved on this host).
@@ -233,27 +237,83 @@ impl EbpfBackend {
 
     /// Take the records waiting in the audit ring buffer: refused calls, and allowed calls of
     /// rules with `log: true`, oldest first.
-    pub fn audit(&mut self) -> Result<Vec<AuditRecord>, zt_core::Error> {
+    pub fn drain_audit(&mut self) -> Result<Vec<AuditRecord>, zt_core::Error> {
         Ok(self.kernel.drain_audit()?)
     }
+}
 
-    /// The changes that would turn `state` into `rendered`, attached.
-    fn changes(state: &State, rendered: &Rendered) -> Vec<Change> {
-        let mut current = state.maps.as_ref().map(Rendered::units).unwrap_or_default();
-        for (hook, attachment) in &state.hooks {
-            match attachment {
-                Attachment::Attached => current.push(program_unit(*hook)),
-                Attachment::Elsewhere => current.push((
-                    PROGRAMS.to_owned(),
-                    format!("{hook} attached to another cgroup, or detached"),
-                )),
-                Attachment::Missing => {}
-            }
+fn program_unit(hook: SocketHook) -> Unit {
+    (PROGRAMS.to_owned(), format!("{hook} attached"))
+}
+
+/// Every hook attached where the backend attaches it (`Attached`), or none (`Missing`).
+fn hooks(attachment: Attachment) -> Vec<(SocketHook, Attachment)> {
+    SocketHook::ALL
+        .into_iter()
+        .map(|h| (h, attachment))
+        .collect()
+}
+
+/// The artifact of rendered maps.
+fn artifact(rendered: &Rendered) -> Artifact {
+    Artifact {
+        files: vec![ArtifactFile {
+            name: ARTIFACT_NAME.to_owned(),
+            contents: rendered.dump(),
+        }],
+    }
+}
+
+impl Driver for EbpfBackend {
+    const NAME: &'static str = NAME;
+    type State = State;
+
+    fn supports(&self) -> Capabilities {
+        Capabilities::all()
+            .without_ingress(render::INGRESS_REASON)
+            .without_icmp(render::ICMP_REASON)
+    }
+
+    fn read(&mut self) -> Result<State, zt_core::Error> {
+        Ok(self.kernel.read()?)
+    }
+
+    fn desired(&self, ruleset: &Ruleset) -> Result<State, zt_core::Error> {
+        Ok(State {
+            maps: Some(self.render_maps(ruleset)?),
+            hooks: hooks(Attachment::Attached),
+        })
+    }
+
+    fn nothing(&self) -> State {
+        State {
+            maps: None,
+            hooks: hooks(Attachment::Missing),
         }
-        let mut desired = rendered.units();
-        desired.extend(SocketHook::ALL.into_iter().map(program_unit));
-        let mut changes = zt_core::compare(&current, &desired);
-        if changes.is_empty() && state.maps.as_ref() != Some(rendered) {
+    }
+
+    fn owns_nothing(&self, state: &State) -> bool {
+        state.is_absent()
+    }
+
+    /// The maps' entries by rule, and each program's attachment.
+    fn diff(&self, current: &State, desired: &State) -> Vec<Change> {
+        let units = |state: &State| {
+            let mut units = state.maps.as_ref().map(Rendered::units).unwrap_or_default();
+            for (hook, attachment) in &state.hooks {
+                match attachment {
+                    Attachment::Attached => units.push(program_unit(*hook)),
+                    Attachment::Elsewhere => units.push((
+                        PROGRAMS.to_owned(),
+                        format!("{hook} attached to another cgroup, or detached"),
+                    )),
+                    Attachment::Missing => {}
+                }
+            }
+            units
+        };
+        let mut changes = zt_core::compare(&units(current), &units(desired));
+        if changes.is_empty() && current.maps != desired.maps {
             changes.push(Change {
                 kind: ChangeKind::Modify,
                 subject: "ebpf maps".to_owned(),
@@ -263,116 +323,41 @@ impl EbpfBackend {
         }
         changes
     }
-}
 
-fn program_unit(hook: SocketHook) -> Unit {
-    (PROGRAMS.to_owned(), format!("{hook} attached"))
-}
-
-/// A snapshot of the maps as read (`None`: zt had none).
-fn snapshot_of(state: &State) -> Result<Snapshot, EbpfError> {
-    let content = match &state.maps {
-        Some(maps) => Some(serde_json::to_string(maps).map_err(EbpfError::from)?),
-        None => None,
-    };
-    Ok(Snapshot {
-        backend: NAME.to_owned(),
-        content,
-    })
-}
-
-impl Backend for EbpfBackend {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn render(&self, ruleset: &Ruleset) -> Result<Artifact, zt_core::Error> {
-        let rendered = self.render_maps(ruleset)?;
-        Ok(Artifact {
-            files: vec![ArtifactFile {
-                name: ARTIFACT_NAME.to_owned(),
-                contents: rendered.dump(),
-            }],
-        })
-    }
-
-    fn plan(&mut self, ruleset: &Ruleset) -> Result<Plan, zt_core::Error> {
-        let rendered = self.render_maps(ruleset)?;
-        let state = self.kernel.read()?;
-        Ok(Plan {
-            backend: NAME.to_owned(),
-            ruleset: ruleset.clone(),
-            artifact: Artifact {
-                files: vec![ArtifactFile {
-                    name: ARTIFACT_NAME.to_owned(),
-                    contents: rendered.dump(),
-                }],
-            },
-            diff: Diff {
-                changes: Self::changes(&state, &rendered),
-            },
-        })
-    }
-
-    fn apply(&mut self, plan: &Plan) -> Result<Snapshot, zt_core::Error> {
-        if plan.backend != NAME {
-            return Err(zt_core::Error::Backend {
-                backend: NAME,
-                message: format!(
-                    "the plan was made by the {} backend; make it again with the ebpf backend",
-                    plan.backend
-                ),
-                source: None,
-            });
+    fn drift(&self, current: &State, desired: &State) -> Drift {
+        if current.is_absent() {
+            return Drift::gone("ebpf", "no zt programs or maps are pinned");
         }
-        // Render again: the kernel may have changed since the plan was made, and apply must
-        // install the plan's ruleset whatever the diff said.
-        let rendered = self.render_maps(&plan.ruleset)?;
-        let state = self.kernel.read()?;
-        let snapshot = snapshot_of(&state)?;
-        if state.maps.as_ref() == Some(&rendered) && state.attached() {
-            return Ok(snapshot);
-        }
-        self.kernel.install(&rendered)?;
-        Ok(snapshot)
+        Drift::from_changes(self.diff(current, desired))
     }
 
-    fn snapshot(&mut self) -> Result<Snapshot, zt_core::Error> {
-        let state = self.kernel.read()?;
-        Ok(snapshot_of(&state)?)
-    }
-
-    fn verify(&mut self, ruleset: &Ruleset) -> Result<Drift, zt_core::Error> {
-        let rendered = self.render_maps(ruleset)?;
-        let state = self.kernel.read()?;
-        if state.is_absent() {
-            return Ok(Drift {
-                items: vec![DriftItem {
-                    kind: DriftKind::Gone,
-                    subject: "ebpf".to_owned(),
-                    detail: "no zt programs or maps are pinned".to_owned(),
-                }],
-            });
-        }
-        Ok(Drift::from_changes(Self::changes(&state, &rendered)))
-    }
-
-    fn rollback(&mut self, snapshot: &Snapshot) -> Result<(), zt_core::Error> {
-        snapshot.check_backend(NAME)?;
-        match &snapshot.content {
+    /// Fill the inactive generation and flip the active index (loading, pinning and attaching
+    /// the programs first where they are missing), or remove every pin.
+    fn write(&mut self, _: &State, to: &State) -> Result<(), zt_core::Error> {
+        match &to.maps {
+            Some(maps) => self.kernel.install(maps)?,
             None => self.kernel.remove()?,
-            Some(text) => {
-                let rendered: Rendered = serde_json::from_str(text).map_err(EbpfError::from)?;
-                let state = self.kernel.read()?;
-                if state.maps.as_ref() != Some(&rendered) || !state.attached() {
-                    self.kernel.install(&rendered)?;
-                }
-            }
         }
         Ok(())
     }
 
-    fn status(&mut self) -> Result<Status, zt_core::Error> {
+    fn describe(&self, _: &Ruleset, _: &State, to: &State) -> Result<Artifact, zt_core::Error> {
+        Ok(to.maps.as_ref().map(artifact).unwrap_or_default())
+    }
+
+    fn encode(&self, state: &State) -> Result<String, zt_core::Error> {
+        Ok(serde_json::to_string(&state.maps).map_err(EbpfError::from)?)
+    }
+
+    fn decode(&self, content: &str) -> Result<State, zt_core::Error> {
+        let maps: Rendered = serde_json::from_str(content).map_err(EbpfError::from)?;
+        Ok(State {
+            maps: Some(maps),
+            hooks: hooks(Attachment::Attached),
+        })
+    }
+
+    fn inspect(&mut self) -> Result<Status, zt_core::Error> {
         let state = self.kernel.read()?;
         let Some(maps) = &state.maps else {
             return Ok(Status {
@@ -399,8 +384,47 @@ impl Backend for EbpfBackend {
         })
     }
 
-    fn flush(&mut self) -> Result<(), zt_core::Error> {
-        Ok(self.kernel.remove()?)
+    /// The policy itself and a unit that runs `zt apply` on it at boot: bpffs starts empty,
+    /// and nothing but zt can load the programs and fill the maps.
+    fn boot(&self, ruleset: &Ruleset, boot: &Boot) -> Result<Persistence, zt_core::Error> {
+        // Refuse now what the backend would refuse at boot.
+        self.render_maps(ruleset)?;
+        let mut args = vec!["--backend".to_owned(), NAME.to_owned()];
+        if let Some(options) = &self.options {
+            args.push("--ebpf-pin-dir".to_owned());
+            args.push(options.pin_dir.display().to_string());
+            if options.attach_cgroup != options.cgroup_root {
+                args.push("--ebpf-cgroup".to_owned());
+                args.push(options.attach_cgroup.display().to_string());
+            }
+        }
+        Ok(zt_core::persist::reapply_at_boot(
+            NAME,
+            &boot.zt,
+            &args,
+            &boot.policy_yaml,
+        ))
+    }
+
+    /// The audit ring buffer: it writes no kernel log line.
+    fn records(&mut self) -> Result<AuditSource, zt_core::Error> {
+        let records = self.kernel.drain_audit()?;
+        Ok(AuditSource::Records(
+            records
+                .iter()
+                .map(|r| AuditEvent {
+                    time: r.time.and_then(|t| jiff::Timestamp::try_from(t).ok()),
+                    refused: r.effect == Effect::Refuse,
+                    rule: r.rule.clone(),
+                    uid: r.uid,
+                    gid: r.gid,
+                    pid: r.pid,
+                    comm: r.comm.clone(),
+                    protocol: r.protocol,
+                    destination: r.destination,
+                })
+                .collect(),
+        ))
     }
 }
 

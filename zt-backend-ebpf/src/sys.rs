@@ -13,8 +13,6 @@ const BPF_LINK_DETACH: libc::c_long = 34;
 
 /// `f_type` of a BPF file system.
 pub const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
-/// `f_type` of a cgroup v2 file system.
-pub const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
 /// The part of `union bpf_attr` used by `BPF_OBJ_GET`.
 #[repr(C)]

@@ -3,7 +3,7 @@
 use super::*;
 use std::cell::RefCell;
 use std::rc::Rc;
-use zt_core::{Policy, PolicyBuilder, RuleBuilder, StaticResolver};
+use zt_core::{Backend, DriftKind, Policy, PolicyBuilder, RuleBuilder, Snapshot, StaticResolver};
 
 /// What the in-memory kernel holds, shared with the test.
 #[derive(Default)]

@@ -229,7 +229,7 @@ fn status_counts_calls_per_rule_and_audit_names_the_refusing_rule() {
     let mut f = Fixture::new("status");
     let _listeners = listeners();
     f.apply(&ruleset(SCENARIO));
-    f.backend.audit().unwrap();
+    f.backend.drain_audit().unwrap();
     assert_eq!(
         f.connect(WEB, Proto::Tcp, addr("127.0.0.1:7001")),
         Outcome::Connected
@@ -249,7 +249,7 @@ fn status_counts_calls_per_rule_and_audit_names_the_refusing_rule() {
     assert_eq!(count("db-no-egress"), Some(1));
     assert_eq!(count("dns-for-all"), Some(0));
 
-    let records = f.backend.audit().unwrap();
+    let records = f.backend.drain_audit().unwrap();
     let refusal = records
         .iter()
         .find(|r| r.effect == Effect::Refuse)
@@ -266,7 +266,7 @@ fn status_counts_calls_per_rule_and_audit_names_the_refusing_rule() {
         "allowed calls of rules without log are not recorded"
     );
     assert!(
-        f.backend.audit().unwrap().is_empty(),
+        f.backend.drain_audit().unwrap().is_empty(),
         "audit drains the ring"
     );
 }

@@ -27,7 +27,7 @@ pub trait Kernel: Send {
 
     /// Where `-m cgroup --path` paths are looked up: the cgroup v2 mount point, if any.
     fn cgroup_root(&self) -> Option<std::path::PathBuf> {
-        cgroup2_root()
+        zt_core::host::cgroup_v2_root()
     }
 }
 
@@ -135,18 +135,5 @@ pub(crate) fn collect(binary: &str, child: Child) -> Result<String, IptablesErro
         binary: binary.to_owned(),
         status: out.status.to_string(),
         stderr: "printed output that is not UTF-8".to_owned(),
-    })
-}
-
-/// The cgroup v2 mount point (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified` on hybrid hosts):
-/// where `-m cgroup --path` paths are looked up.
-pub fn cgroup2_root() -> Option<std::path::PathBuf> {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    mounts.lines().find_map(|line| {
-        let (left, right) = line.split_once(" - ")?;
-        if right.split_whitespace().next()? != "cgroup2" {
-            return None;
-        }
-        left.split_whitespace().nth(4).map(std::path::PathBuf::from)
     })
 }

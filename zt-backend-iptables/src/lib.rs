@@ -31,9 +31,10 @@
 //! chains), so flush has no policy to restore. Rules an apply keeps keep their counters.
 //!
 //! Plan reads both families (`iptables-save -c`, the two tools at once) and its artifact is the
-//! exact restore input apply runs; apply of that plan reuses what the plan read instead of
-//! reading again, and the input itself refuses (with `-N`) to create a chain that has appeared
-//! since, so a stale plan fails whole instead of doubling a jump.
+//! exact restore input apply runs: the plan carries what it read, apply writes from that, and
+//! the input itself refuses (with `-N`) to create a chain that has appeared since, so a stale
+//! plan fails whole instead of doubling a jump. A family whose state does not change is not
+//! written at all.
 //!
 //! Known tool limits (iptables 1.8.9): `ip6tables-nft-restore` ignores `--counters`, so IPv6
 //! counters restart at zero on each apply with the nft variant; iptables-legacy's limit match
@@ -62,11 +63,10 @@ pub use owned::ChainPrefix;
 pub use variant::Variant;
 
 use owned::Owned;
-use render::Rendered;
 use snapshot::Record;
 use zt_core::{
-    Artifact, Backend, Diff, Drift, DriftItem, DriftKind, Error, Family, Identity, Matcher, Plan,
-    Ruleset, Snapshot, Status,
+    Artifact, Boot, Capabilities, Change, Drift, Driver, Error, Family, Identity, Matcher,
+    PersistFile, Persistence, Ruleset, Status,
 };
 
 /// The backend's name, as plans and snapshots record it.
@@ -90,19 +90,12 @@ impl Default for Options {
     }
 }
 
-/// What the last plan read from the kernel, with the artifact it made from it: apply of that
-/// same plan uses it instead of reading the kernel a second time.
-struct Planned {
-    artifact: Artifact,
-    before: [Owned; 2],
-}
-
-/// The iptables backend.
+/// The iptables backend. It implements [`zt_core::Backend`] through [`Driver`]: its kernel
+/// state is zt's chains and jumps in the IPv4 and the IPv6 `filter` table.
 pub struct IptablesBackend {
     variant: Variant,
     prefix: ChainPrefix,
     kernel: Box<dyn Kernel>,
-    planned: Option<Planned>,
 }
 
 impl std::fmt::Debug for IptablesBackend {
@@ -136,7 +129,6 @@ impl IptablesBackend {
             variant,
             prefix,
             kernel,
-            planned: None,
         }
     }
 
@@ -145,23 +137,25 @@ impl IptablesBackend {
         self.variant
     }
 
-    /// Render, refusing what this variant cannot hold.
-    fn desired(&self, ruleset: &Ruleset) -> Result<Rendered, Error> {
-        if self.variant == Variant::Legacy {
-            for entry in ruleset.entries() {
-                if entry
-                    .log()
-                    .is_some_and(|l| render::overflows_legacy_limit(l.rate))
-                {
-                    return Err(Error::Unsupported {
-                        backend: NAME,
-                        rule: entry.name().to_owned(),
-                        reason: "iptables-legacy's limit match cannot hold a log rate of 1/day (its interval times the burst of 5 overflows 32 bits); use 2/day or more, or the nft variant".to_owned(),
-                    });
-                }
+    /// Refuse what this variant cannot hold: iptables-legacy's limit match overflows on a log
+    /// rate of 1/day.
+    fn check_variant(&self, ruleset: &Ruleset) -> Result<(), Error> {
+        if self.variant != Variant::Legacy {
+            return Ok(());
+        }
+        for entry in ruleset.entries() {
+            if entry
+                .log()
+                .is_some_and(|l| render::overflows_legacy_limit(l.rate))
+            {
+                return Err(Error::Unsupported {
+                    backend: NAME,
+                    rule: entry.name().to_owned(),
+                    reason: "iptables-legacy's limit match cannot hold a log rate of 1/day (its interval times the burst of 5 overflows 32 bits); use 2/day or more, or the nft variant".to_owned(),
+                });
             }
         }
-        render::render(ruleset, &self.prefix)
+        Ok(())
     }
 
     /// Refuse cgroup rules whose cgroup does not exist: `-m cgroup --path` resolves the path
@@ -192,15 +186,6 @@ impl IptablesBackend {
             }
         }
         Ok(())
-    }
-
-    /// What zt owns now, IPv4 and IPv6.
-    fn observe(&self) -> Result<[Owned; 2], IptablesError> {
-        let [v4, v6] = self.kernel.save_both()?;
-        Ok([
-            save::parse(&v4)?.owned(&self.prefix),
-            save::parse(&v6)?.owned(&self.prefix),
-        ])
     }
 
     /// One restore, its failure explained in terms of the policy where possible.
@@ -245,24 +230,146 @@ impl IptablesBackend {
         }
         .into())
     }
+}
 
-    fn snapshot_of(&self, before: &[Owned; 2]) -> Result<Snapshot, Error> {
-        let content = Record::of(self.variant, self.prefix.as_str(), before)
-            .map(|r| serde_json::to_string(&r).map_err(IptablesError::from))
-            .transpose()?;
-        Ok(Snapshot {
+impl Driver for IptablesBackend {
+    const NAME: &'static str = NAME;
+    /// IPv4, IPv6.
+    type State = [Owned; 2];
+
+    fn supports(&self) -> Capabilities {
+        Capabilities::all()
+    }
+
+    /// Both families' `filter` tables (`iptables-save -c`, the two tools at once).
+    fn read(&mut self) -> Result<[Owned; 2], Error> {
+        let [v4, v6] = self.kernel.save_both()?;
+        Ok([
+            save::parse(&v4)?.owned(&self.prefix),
+            save::parse(&v6)?.owned(&self.prefix),
+        ])
+    }
+
+    fn desired(&self, ruleset: &Ruleset) -> Result<[Owned; 2], Error> {
+        self.check_variant(ruleset)?;
+        let rendered = render::render(ruleset, &self.prefix)?;
+        self.check_cgroups(ruleset)?;
+        Ok([rendered.v4, rendered.v6])
+    }
+
+    fn nothing(&self) -> [Owned; 2] {
+        [Owned::default(), Owned::default()]
+    }
+
+    fn owns_nothing(&self, state: &[Owned; 2]) -> bool {
+        state.iter().all(Owned::is_empty)
+    }
+
+    fn diff(&self, current: &[Owned; 2], desired: &[Owned; 2]) -> Vec<Change> {
+        let changes = [Family::V4, Family::V6]
+            .into_iter()
+            .flat_map(|f| plan::family_changes(f, &current[slot(f)], &desired[slot(f)]));
+        plan::merge(changes)
+    }
+
+    fn drift(&self, current: &[Owned; 2], desired: &[Owned; 2]) -> Drift {
+        if self.owns_nothing(current) {
+            return Drift::gone(
+                format!("{}-* chains", self.prefix.as_str()),
+                format!(
+                    "iptables-{}: no zt chain and no jump rule in the IPv4 or IPv6 filter table",
+                    self.variant
+                ),
+            );
+        }
+        Drift::from_changes(self.diff(current, desired))
+    }
+
+    /// One `iptables-restore --noflush` per family that changes (IPv4 first); inside it zt's
+    /// chains are declared (which empties them) and refilled. A failed IPv6 restore puts IPv4
+    /// back.
+    fn write(&mut self, from: &[Owned; 2], to: &[Owned; 2]) -> Result<(), Error> {
+        let inputs = [Family::V4, Family::V6].map(|f| {
+            let (now, want) = (&from[slot(f)], &to[slot(f)]);
+            (now != want).then(|| restore::transition(f, now, want))
+        });
+        self.install(inputs, from)
+    }
+
+    /// The restore inputs apply runs: jumps inserted only where absent, stale chains removed.
+    fn describe(&self, _: &Ruleset, from: &[Owned; 2], to: &[Owned; 2]) -> Result<Artifact, Error> {
+        Ok(restore::artifact([&from[0], &from[1]], [&to[0], &to[1]]))
+    }
+
+    fn encode(&self, state: &[Owned; 2]) -> Result<String, Error> {
+        let record = Record::of(self.variant, self.prefix.as_str(), state);
+        Ok(serde_json::to_string(&record).map_err(IptablesError::from)?)
+    }
+
+    /// Refuses a snapshot another variant or chain prefix took: restoring it here would
+    /// install chains the other variant cannot see.
+    fn decode(&self, content: &str) -> Result<[Owned; 2], Error> {
+        let record: Record = serde_json::from_str(content).map_err(IptablesError::from)?;
+        if record.variant != self.variant || record.prefix != self.prefix.as_str() {
+            return Err(IptablesError::SnapshotOwner {
+                taken: format!(
+                    "iptables-{}, chain prefix {}",
+                    record.variant, record.prefix
+                ),
+                current: format!(
+                    "iptables-{}, chain prefix {}",
+                    self.variant,
+                    self.prefix.as_str()
+                ),
+            }
+            .into());
+        }
+        Ok(record.targets())
+    }
+
+    fn inspect(&mut self) -> Result<Status, Error> {
+        let [v4, v6] = self.kernel.save_both()?;
+        let dumps = [save::parse(&v4)?, save::parse(&v6)?];
+        let installed = dumps.iter().any(|d| !d.owned(&self.prefix).is_empty());
+        Ok(Status {
             backend: NAME.to_owned(),
-            content,
+            installed,
+            counters: plan::counters([&dumps[0], &dumps[1]], &self.prefix),
         })
     }
 
-    fn diff(before: &[Owned; 2], desired: &Rendered) -> Diff {
-        let changes = [Family::V4, Family::V6]
-            .into_iter()
-            .flat_map(|f| plan::family_changes(f, &before[slot(f)], desired.family(f)));
-        Diff {
-            changes: plan::merge(changes),
+    /// The restore files under `/etc/zt` (IPv4 and IPv6: zt's chains, the jumps to them and
+    /// the rules), and a unit that loads them with this variant's `iptables-restore
+    /// --noflush`, so other tools' rules stay.
+    fn boot(&self, ruleset: &Ruleset, _: &Boot) -> Result<Persistence, Error> {
+        let desired = self.desired(ruleset)?;
+        let artifact = self.describe(ruleset, &self.nothing(), &desired)?;
+        let mut files = Vec::new();
+        let mut commands = Vec::new();
+        for (file, family) in artifact.files.iter().zip([Family::V4, Family::V6]) {
+            let path = std::path::PathBuf::from(zt_core::persist::PERSIST_DIR)
+                .join(format!("iptables-{}", file.name));
+            commands.push(format!(
+                "/usr/sbin/{} --noflush {}",
+                self.variant.restore(family),
+                path.display()
+            ));
+            files.push(PersistFile {
+                path,
+                mode: 0o600,
+                contents: file.contents.clone(),
+            });
         }
+        let (unit, link) = zt_core::persist::systemd_unit(
+            "zt-iptables.service",
+            "zt: restore the iptables policy (zt's ZT-* chains)",
+            &commands,
+        );
+        files.push(unit);
+        Ok(Persistence {
+            files,
+            links: vec![link],
+        })
     }
 }
 
@@ -335,584 +442,5 @@ fn explain(
     e
 }
 
-impl Backend for IptablesBackend {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    /// The restore files that install `ruleset` where zt owns nothing yet.
-    fn render(&self, ruleset: &Ruleset) -> Result<Artifact, Error> {
-        let desired = self.desired(ruleset)?;
-        let none = Owned::default();
-        Ok(restore::artifact(
-            [&none, &none],
-            [&desired.v4, &desired.v6],
-        ))
-    }
-
-    /// Reads both families, diffs by entry name, and returns as artifact the exact restore
-    /// inputs apply will run (jumps inserted only where absent, stale chains removed).
-    fn plan(&mut self, ruleset: &Ruleset) -> Result<Plan, Error> {
-        let desired = self.desired(ruleset)?;
-        self.check_cgroups(ruleset)?;
-        let before = self.observe()?;
-        let diff = Self::diff(&before, &desired);
-        let artifact = restore::artifact([&before[0], &before[1]], [&desired.v4, &desired.v6]);
-        self.planned = Some(Planned {
-            artifact: artifact.clone(),
-            before,
-        });
-        Ok(Plan {
-            backend: NAME.to_owned(),
-            ruleset: ruleset.clone(),
-            artifact,
-            diff,
-        })
-    }
-
-    /// One `iptables-restore --noflush` and one `ip6tables-restore --noflush`.
-    ///
-    /// Applying the plan this backend made last uses the state that plan read (as a snapshot
-    /// and to decide which jumps to insert) instead of reading the kernel again; the CLI holds
-    /// its lock from plan to apply, so only zt could have changed zt's chains in between.
-    /// Any other plan is re-rendered against a fresh read.
-    fn apply(&mut self, plan: &Plan) -> Result<Snapshot, Error> {
-        if plan.backend != NAME {
-            return Err(Error::Backend {
-                backend: NAME,
-                message: format!(
-                    "this plan was made by the {} backend and cannot be applied with iptables",
-                    plan.backend
-                ),
-                source: None,
-            });
-        }
-        let planned = self.planned.take().filter(|p| p.artifact == plan.artifact);
-        let (artifact, before) = match planned {
-            Some(p) => (p.artifact, p.before),
-            None => {
-                let desired = self.desired(&plan.ruleset)?;
-                let before = self.observe()?;
-                let artifact =
-                    restore::artifact([&before[0], &before[1]], [&desired.v4, &desired.v6]);
-                (artifact, before)
-            }
-        };
-        let snapshot = self.snapshot_of(&before)?;
-        if plan.is_empty() {
-            return Ok(snapshot);
-        }
-        let mut files = artifact.files.into_iter().map(|f| Some(f.contents));
-        let inputs = [files.next().flatten(), files.next().flatten()];
-        self.install(inputs, &before)?;
-        Ok(snapshot)
-    }
-
-    fn snapshot(&mut self) -> Result<Snapshot, Error> {
-        let now = self.observe()?;
-        self.snapshot_of(&now)
-    }
-
-    fn verify(&mut self, ruleset: &Ruleset) -> Result<Drift, Error> {
-        let desired = self.desired(ruleset)?;
-        let now = self.observe()?;
-        if now.iter().all(Owned::is_empty) {
-            return Ok(Drift {
-                items: vec![DriftItem {
-                    kind: DriftKind::Gone,
-                    subject: format!("{}-* chains", self.prefix.as_str()),
-                    detail: format!(
-                        "iptables-{}: no zt chain and no jump rule in the IPv4 or IPv6 filter table",
-                        self.variant
-                    ),
-                }],
-            });
-        }
-        Ok(Drift::from_changes(Self::diff(&now, &desired).changes))
-    }
-
-    /// Restores the snapshot's chains and jumps (one restore per family that differs); a
-    /// snapshot of nothing is a flush.
-    fn rollback(&mut self, snapshot: &Snapshot) -> Result<(), Error> {
-        snapshot.check_backend(NAME)?;
-        self.planned = None;
-        let Some(content) = &snapshot.content else {
-            return self.flush();
-        };
-        let record: Record = serde_json::from_str(content).map_err(IptablesError::from)?;
-        if record.variant != self.variant || record.prefix != self.prefix.as_str() {
-            return Err(IptablesError::SnapshotOwner {
-                taken: format!(
-                    "iptables-{}, chain prefix {}",
-                    record.variant, record.prefix
-                ),
-                current: format!(
-                    "iptables-{}, chain prefix {}",
-                    self.variant,
-                    self.prefix.as_str()
-                ),
-            }
-            .into());
-        }
-        let target = record.targets();
-        let now = self.observe()?;
-        let inputs = [Family::V4, Family::V6].map(|f| {
-            let (n, t) = (&now[slot(f)], &target[slot(f)]);
-            (n != t).then(|| restore::transition(f, n, t))
-        });
-        self.install(inputs, &now)
-    }
-
-    fn status(&mut self) -> Result<Status, Error> {
-        let [v4, v6] = self.kernel.save_both()?;
-        let dumps = [save::parse(&v4)?, save::parse(&v6)?];
-        let installed = dumps.iter().any(|d| !d.owned(&self.prefix).is_empty());
-        Ok(Status {
-            backend: NAME.to_owned(),
-            installed,
-            counters: plan::counters([&dumps[0], &dumps[1]], &self.prefix),
-        })
-    }
-
-    /// Deletes the jumps, empties and deletes zt's chains; families where zt owns nothing are
-    /// not written at all.
-    fn flush(&mut self) -> Result<(), Error> {
-        self.planned = None;
-        let now = self.observe()?;
-        let none = Owned::default();
-        let inputs = [Family::V4, Family::V6].map(|f| {
-            let n = &now[slot(f)];
-            (!n.is_empty()).then(|| restore::transition(f, n, &none))
-        });
-        self.install(inputs, &now)
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    //! The backend's flows over a small in-memory iptables that applies restore inputs
-    //! atomically and prints `iptables-save` output.
-
-    use super::*;
-    use save::tokenize;
-    use std::collections::BTreeMap;
-    use std::sync::{Arc, Mutex};
-    use zt_core::{ChangeKind, Policy, RuleBuilder, StaticResolver};
-
-    /// One family's filter table: chains in save order (built-ins first) with their rules.
-    #[derive(Clone, Debug, Default, PartialEq)]
-    struct Table {
-        builtin: BTreeMap<String, Vec<Vec<String>>>,
-        user: BTreeMap<String, Vec<Vec<String>>>,
-    }
-
-    impl Table {
-        fn new() -> Self {
-            let mut t = Self::default();
-            for c in ["INPUT", "FORWARD", "OUTPUT"] {
-                t.builtin.insert(c.to_owned(), Vec::new());
-            }
-            t
-        }
-
-        fn chain(&mut self, name: &str) -> Result<&mut Vec<Vec<String>>, String> {
-            match self.builtin.get_mut(name) {
-                Some(c) => Ok(c),
-                None => self.user.get_mut(name).ok_or(format!("no chain {name}")),
-            }
-        }
-
-        fn save(&self) -> String {
-            let mut s = String::from("# Generated by fake\n*filter\n");
-            for c in ["INPUT", "FORWARD", "OUTPUT"] {
-                s.push_str(&format!(":{c} ACCEPT [0:0]\n"));
-            }
-            for c in self.user.keys() {
-                s.push_str(&format!(":{c} - [0:0]\n"));
-            }
-            let builtin = ["INPUT", "FORWARD", "OUTPUT"].map(|c| (c, &self.builtin[c]));
-            let user = self.user.iter().map(|(c, r)| (c.as_str(), r));
-            for (chain, rules) in builtin.into_iter().chain(user) {
-                for r in rules {
-                    let rule = owned::Rule::new(r.clone());
-                    s.push_str(&format!("[1:60] -A {chain} {}\n", rule.line()));
-                }
-            }
-            s.push_str("COMMIT\n");
-            s
-        }
-
-        /// Apply a restore input in `--noflush` mode, all or nothing.
-        fn restore(&mut self, input: &str) -> Result<(), String> {
-            let mut t = self.clone();
-            for (n, line) in input.lines().enumerate() {
-                t.command(line.trim())
-                    .map_err(|e| format!("line {}: {e}", n + 1))?;
-            }
-            *self = t;
-            Ok(())
-        }
-
-        fn command(&mut self, line: &str) -> Result<(), String> {
-            if line.is_empty() || line.starts_with('#') || line == "*filter" || line == "COMMIT" {
-                return Ok(());
-            }
-            if let Some(decl) = line.strip_prefix(':') {
-                let name = decl.split_whitespace().next().unwrap_or_default();
-                self.user.insert(name.to_owned(), Vec::new());
-                return Ok(());
-            }
-            let mut tok = tokenize(line)?;
-            if tok.first().is_some_and(|t| t.starts_with('[')) {
-                tok.remove(0);
-            }
-            let verb = tok.remove(0);
-            let chain = tok.remove(0);
-            match verb.as_str() {
-                "-A" => self.chain(&chain)?.push(tok),
-                "-N" if self.user.contains_key(&chain) => {
-                    return Err("Chain already exists.".to_owned());
-                }
-                "-N" => {
-                    self.user.insert(chain, Vec::new());
-                }
-                "-I" => {
-                    tok.remove(0);
-                    self.chain(&chain)?.insert(0, tok);
-                }
-                "-D" => {
-                    let rules = self.chain(&chain)?;
-                    let i = rules.iter().position(|r| *r == tok).ok_or("no such rule")?;
-                    rules.remove(i);
-                }
-                "-X" => {
-                    let referenced = self
-                        .builtin
-                        .values()
-                        .chain(self.user.values())
-                        .flatten()
-                        .any(|r| r.last() == Some(&chain));
-                    if referenced || self.user.remove(&chain).is_none_or(|r| !r.is_empty()) {
-                        return Err(format!("cannot delete {chain}"));
-                    }
-                }
-                _ => return Err(format!("unknown {verb}")),
-            }
-            Ok(())
-        }
-    }
-
-    #[derive(Debug, Default)]
-    struct State {
-        tables: [Table; 2],
-        restores: usize,
-        fail_v6: bool,
-        cgroup_root: Option<std::path::PathBuf>,
-    }
-
-    #[derive(Clone)]
-    struct Fake(Arc<Mutex<State>>);
-
-    impl Kernel for Fake {
-        fn save_both(&self) -> Result<[String; 2], IptablesError> {
-            let s = self.0.lock().unwrap();
-            Ok([s.tables[0].save(), s.tables[1].save()])
-        }
-
-        fn restore(&self, family: Family, input: &str) -> Result<(), IptablesError> {
-            let mut s = self.0.lock().unwrap();
-            s.restores += 1;
-            let fail = s.fail_v6 && family == Family::V6;
-            let result = if fail {
-                Err("line 4: RULE_APPEND failed".to_owned())
-            } else {
-                s.tables[slot(family)].restore(input)
-            };
-            result.map_err(|stderr| IptablesError::Tool {
-                binary: "fake-restore".to_owned(),
-                status: "exit status: 4".to_owned(),
-                stderr,
-            })
-        }
-
-        fn cgroup_root(&self) -> Option<std::path::PathBuf> {
-            self.0.lock().unwrap().cgroup_root.clone()
-        }
-    }
-
-    /// A host where another tool already has a chain, a jump to it and a rule in OUTPUT.
-    fn host() -> (IptablesBackend, Fake) {
-        let mut t = Table::new();
-        t.user.insert(
-            "DOCKER-USER".to_owned(),
-            vec![vec!["-j".into(), "RETURN".into()]],
-        );
-        t.builtin
-            .get_mut("FORWARD")
-            .unwrap()
-            .push(vec!["-j".into(), "DOCKER-USER".into()]);
-        t.builtin.get_mut("OUTPUT").unwrap().push(vec![
-            "-o".into(),
-            "eth0".into(),
-            "-j".into(),
-            "ACCEPT".into(),
-        ]);
-        let fake = Fake(Arc::new(Mutex::new(State {
-            tables: [t.clone(), t],
-            ..State::default()
-        })));
-        let backend = IptablesBackend::with_kernel(
-            Variant::Nft,
-            ChainPrefix::default(),
-            Box::new(fake.clone()),
-        );
-        (backend, fake)
-    }
-
-    fn ruleset(port: u16) -> Ruleset {
-        Policy::builder()
-            .rule(
-                RuleBuilder::egress("web")
-                    .uid(1001)
-                    .to_host("127.0.0.1")
-                    .to_host("::1")
-                    .port(port)
-                    .protocol(zt_core::Protocol::Tcp)
-                    .allow(),
-            )
-            .build(&StaticResolver::new())
-            .unwrap()
-            .policy
-            .ruleset()
-    }
-
-    fn install(b: &mut IptablesBackend, port: u16) -> Snapshot {
-        let plan = b.plan(&ruleset(port)).unwrap();
-        b.apply(&plan).unwrap()
-    }
-
-    /// The IPv4 OUTPUT chain (cloned: no lock is held after this returns).
-    fn output_v4(fake: &Fake) -> Vec<Vec<String>> {
-        fake.0.lock().unwrap().tables[0].builtin["OUTPUT"].clone()
-    }
-
-    fn foreign(fake: &Fake) -> Vec<String> {
-        let s = fake.0.lock().unwrap();
-        s.tables
-            .iter()
-            .flat_map(|t| {
-                t.save()
-                    .lines()
-                    .filter(|l| !l.contains("ZT-"))
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    }
-
-    #[test]
-    fn apply_installs_both_families_and_a_second_plan_is_empty() {
-        let (mut b, fake) = host();
-        let others = foreign(&fake);
-        let plan = b.plan(&ruleset(6379)).unwrap();
-        assert!(plan.diff.changes.iter().all(|c| c.kind == ChangeKind::Add));
-        let snapshot = b.apply(&plan).unwrap();
-        assert_eq!(snapshot.content, None, "zt owned nothing before");
-        assert_eq!(fake.0.lock().unwrap().restores, 2);
-        assert_eq!(foreign(&fake), others, "other tools' rules are untouched");
-        let output = output_v4(&fake);
-        assert_eq!(output[0].last().map(String::as_str), Some("ZT-OUTPUT"));
-        assert_eq!(output.len(), 2);
-
-        let again = b.plan(&ruleset(6379)).unwrap();
-        assert!(again.is_empty(), "{}", again.diff);
-        b.apply(&again).unwrap();
-        assert_eq!(
-            fake.0.lock().unwrap().restores,
-            2,
-            "an empty plan writes nothing"
-        );
-        assert!(b.verify(&ruleset(6379)).unwrap().is_empty());
-    }
-
-    #[test]
-    fn an_update_names_the_changed_rule_and_rollback_restores_the_snapshot() {
-        let (mut b, fake) = host();
-        let first = b.plan(&ruleset(6379)).unwrap();
-        b.apply(&first).unwrap();
-        let installed = fake.0.lock().unwrap().tables.clone();
-
-        let update = b.plan(&ruleset(6380)).unwrap();
-        let subjects: Vec<&str> = update
-            .diff
-            .changes
-            .iter()
-            .map(|c| c.subject.as_str())
-            .collect();
-        assert_eq!(subjects, vec!["web"]);
-        assert!(
-            !update.artifact.files[0].contents.contains("-I OUTPUT"),
-            "jump present: not inserted again"
-        );
-        let snapshot = b.apply(&update).unwrap();
-        let drift = b.verify(&ruleset(6379)).unwrap();
-        assert_eq!(drift.items.len(), 1);
-        assert_eq!(drift.items[0].subject, "web");
-
-        b.rollback(&snapshot).unwrap();
-        assert_eq!(fake.0.lock().unwrap().tables, installed);
-    }
-
-    #[test]
-    fn a_failed_ipv6_restore_puts_ipv4_back() {
-        let (mut b, fake) = host();
-        install(&mut b, 6379);
-        let before = fake.0.lock().unwrap().tables.clone();
-        fake.0.lock().unwrap().fail_v6 = true;
-        let plan = b.plan(&ruleset(6380)).unwrap();
-        let err = b.apply(&plan).unwrap_err().to_string();
-        assert!(err.contains("IPv4 rules were restored"), "{err}");
-        assert!(
-            err.contains("rule 'web'") || err.contains("line 4"),
-            "{err}"
-        );
-        assert_eq!(
-            fake.0.lock().unwrap().tables,
-            before,
-            "both families as before"
-        );
-    }
-
-    #[test]
-    fn flush_removes_zt_and_nothing_else_and_status_sums_counters() {
-        let (mut b, fake) = host();
-        let pristine = fake.0.lock().unwrap().tables.clone();
-        install(&mut b, 6379);
-        let status = b.status().unwrap();
-        assert!(status.installed);
-        let web = status.counter("web").unwrap();
-        assert_eq!((web.packets, web.bytes), (2, 120), "one rule per family");
-        b.flush().unwrap();
-        assert_eq!(fake.0.lock().unwrap().tables, pristine);
-        assert!(!b.status().unwrap().installed);
-        assert_eq!(
-            b.verify(&ruleset(6379)).unwrap().items[0].kind,
-            DriftKind::Gone
-        );
-        let restores = fake.0.lock().unwrap().restores;
-        b.flush().unwrap();
-        assert_eq!(
-            fake.0.lock().unwrap().restores,
-            restores,
-            "nothing to flush, nothing written"
-        );
-    }
-
-    #[test]
-    fn a_jump_pushed_down_by_another_tool_is_drift_and_is_moved_back_to_the_top() {
-        let (mut b, fake) = host();
-        install(&mut b, 6379);
-        fake.0.lock().unwrap().tables[0]
-            .builtin
-            .get_mut("OUTPUT")
-            .unwrap()
-            .insert(
-                0,
-                vec!["-o".into(), "docker0".into(), "-j".into(), "ACCEPT".into()],
-            );
-        let drift = b.verify(&ruleset(6379)).unwrap();
-        assert_eq!(drift.items.len(), 1);
-        assert_eq!(drift.items[0].subject, "zt:jump");
-        install(&mut b, 6379);
-        let output = output_v4(&fake);
-        assert_eq!(output[0].last().map(String::as_str), Some("ZT-OUTPUT"));
-        assert_eq!(output.len(), 3);
-    }
-
-    #[test]
-    fn a_plan_whose_state_changed_before_apply_is_refused_whole() {
-        let (mut b, fake) = host();
-        let plan = b.plan(&ruleset(6379)).unwrap();
-        let mut other = IptablesBackend::with_kernel(
-            Variant::Nft,
-            ChainPrefix::default(),
-            Box::new(fake.clone()),
-        );
-        other.apply(&plan).unwrap();
-        let installed = fake.0.lock().unwrap().tables.clone();
-        let err = b.apply(&plan).unwrap_err().to_string();
-        assert!(err.contains("plan again"), "{err}");
-        assert_eq!(
-            fake.0.lock().unwrap().tables,
-            installed,
-            "nothing written, no second jump"
-        );
-    }
-
-    #[test]
-    fn snapshots_from_another_variant_are_refused() {
-        let (mut b, _) = host();
-        let record = Record::of(
-            Variant::Legacy,
-            "ZT",
-            &[Owned::default(), {
-                let mut o = Owned::default();
-                o.chains.insert("ZT-OUTPUT".into(), vec![]);
-                o
-            }],
-        );
-        let snapshot = Snapshot {
-            backend: NAME.to_owned(),
-            content: Some(serde_json::to_string(&record).unwrap()),
-        };
-        let err = b.rollback(&snapshot).unwrap_err().to_string();
-        assert!(err.contains("iptables-legacy"), "{err}");
-    }
-
-    #[test]
-    fn a_cgroup_rule_needs_its_cgroup_to_exist_at_plan_time() {
-        let (mut b, fake) = host();
-        let policy = Policy::builder()
-            .rule(RuleBuilder::egress("svc").cgroup("zt.slice/svc").allow())
-            .build(&StaticResolver::new())
-            .unwrap()
-            .policy;
-        let err = b.plan(&policy.ruleset()).unwrap_err().to_string();
-        assert!(
-            err.contains("rule 'svc'") && err.contains("no cgroup v2"),
-            "{err}"
-        );
-        let root = std::env::temp_dir().join(format!("zt-iptables-cg-{}", std::process::id()));
-        fake.0.lock().unwrap().cgroup_root = Some(root.clone());
-        let err = b.plan(&policy.ruleset()).unwrap_err().to_string();
-        assert!(
-            err.contains("rule 'svc'") && err.contains("zt.slice/svc"),
-            "{err}"
-        );
-        std::fs::create_dir_all(root.join("zt.slice/svc")).unwrap();
-        let plan = b.plan(&policy.ruleset());
-        std::fs::remove_dir_all(&root).unwrap();
-        assert!(
-            plan.unwrap().artifact.files[0]
-                .contents
-                .contains("--path /zt.slice/svc")
-        );
-    }
-
-    #[test]
-    fn legacy_refuses_a_log_rate_it_cannot_hold() {
-        let policy = Policy::builder()
-            .log_rate("1/day")
-            .build(&StaticResolver::new())
-            .unwrap()
-            .policy;
-        let legacy = IptablesBackend::with_kernel(
-            Variant::Legacy,
-            ChainPrefix::default(),
-            Box::new(host().1),
-        );
-        let err = legacy.render(&policy.ruleset()).unwrap_err().to_string();
-        assert!(err.contains("zt:log") && err.contains("1/day"), "{err}");
-        assert!(host().0.render(&policy.ruleset()).is_ok());
-    }
-}
+mod tests;

@@ -96,6 +96,22 @@ pub fn diff(current: Option<&LowTable>, desired: &LowTable) -> Vec<Change> {
     readable(changes, Some(current), desired)
 }
 
+/// What removing zt's table changes: one removal of the table, if there is one.
+pub fn removal(current: Option<&LowTable>) -> Vec<Change> {
+    current
+        .map(|t| Change {
+            kind: ChangeKind::Remove,
+            subject: format!("table inet {}", t.name),
+            detail: format!(
+                "{} chains, {} sets and everything in them",
+                t.chains.len(),
+                t.sets.len()
+            ),
+        })
+        .into_iter()
+        .collect()
+}
+
 /// Changes being collected by subject, each subject once, in the order it first comes.
 #[derive(Default)]
 struct BySubject<'a> {

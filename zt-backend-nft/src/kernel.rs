@@ -66,7 +66,7 @@ impl Kernel for Netlink {
     }
 
     fn cgroup_id(&self, path: &str) -> Result<Option<u64>, PathBuf> {
-        let root = cgroup_v2_root().ok_or_else(PathBuf::new)?;
+        let root = zt_core::host::cgroup_v2_root().ok_or_else(PathBuf::new)?;
         // A cgroup v2 directory's inode number is its cgroup id, the value `socket cgroupv2`
         // compares against.
         match std::fs::metadata(root.join(path)) {
@@ -74,18 +74,6 @@ impl Kernel for Netlink {
             _ => Ok(None),
         }
     }
-}
-
-/// Where cgroup v2 is mounted (`/sys/fs/cgroup` on unified hosts, `/sys/fs/cgroup/unified` on
-/// hybrid ones), from `/proc/self/mountinfo`.
-pub fn cgroup_v2_root() -> Option<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    info.lines().find_map(|line| {
-        let (left, right) = line.split_once(" - ")?;
-        (right.split_whitespace().next()? == "cgroup2")
-            .then(|| left.split_whitespace().nth(4).map(PathBuf::from))
-            .flatten()
-    })
 }
 
 /// Fault injection for the reliability tests (feature `fault-injection`, test builds only).

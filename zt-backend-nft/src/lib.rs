@@ -51,8 +51,8 @@ pub use kernel::{Kernel, Netlink};
 use low::LowTable;
 use model::{Stmt, Table};
 use zt_core::{
-    Artifact, ArtifactFile, Backend, Diff, Drift, Error, PersistFile, Persistence, Plan, Ruleset,
-    Snapshot, Status,
+    Artifact, ArtifactFile, Boot, Capabilities, Change, Drift, Driver, Error, PersistFile,
+    Persistence, Ruleset, Status,
 };
 
 /// The backend's name, as `--backend nft` spells it.
@@ -61,13 +61,12 @@ pub const NAME: &str = "nft";
 /// The default table name.
 pub const DEFAULT_TABLE: &str = "zt";
 
-/// zt's nftables backend, over a [`Kernel`] (netlink by default).
+/// zt's nftables backend, over a [`Kernel`] (netlink by default). It implements
+/// [`zt_core::Backend`] through [`Driver`]: its kernel state is zt's table as netlink
+/// expressions, or `None` when the table does not exist.
 pub struct NftBackend<K: Kernel = Netlink> {
     table: String,
     kernel: K,
-    /// The table the last `plan` computed, for the `apply` that follows it (compiling a large
-    /// policy costs more than the rest of an apply).
-    planned: Option<(Ruleset, LowTable)>,
 }
 
 impl NftBackend<Netlink> {
@@ -97,7 +96,6 @@ impl<K: Kernel> NftBackend<K> {
         Self {
             table: DEFAULT_TABLE.to_owned(),
             kernel,
-            planned: None,
         }
     }
 
@@ -128,66 +126,12 @@ impl<K: Kernel> NftBackend<K> {
         text::script(&self.model(ruleset))
     }
 
-    /// What restores `ruleset` at boot: the `nft -f` script under `/etc/zt` and a systemd unit
-    /// that loads it before the network comes up. The script replaces zt's table in one
-    /// transaction and touches nothing else. A cgroup rule's path is resolved when the script
-    /// loads, so the cgroup must exist by then (a unit started later than this one creates it
-    /// too late, and the whole script is refused: fail closed is nft's only choice).
-    pub fn persistence(&self, ruleset: &Ruleset) -> Persistence {
-        let (script, unit) = if self.table == DEFAULT_TABLE {
-            ("zt.nft".to_owned(), "zt-nft.service".to_owned())
-        } else {
-            (
-                format!("{}.nft", self.table),
-                format!("zt-nft-{}.service", self.table),
-            )
-        };
-        let script = std::path::PathBuf::from(zt_core::persist::PERSIST_DIR).join(script);
-        let (unit, link) = zt_core::persist::systemd_unit(
-            &unit,
-            &format!(
-                "zt: restore the nftables policy (table inet {})",
-                self.table
-            ),
-            &[format!("/usr/sbin/nft -f {}", script.display())],
-        );
-        Persistence {
-            files: vec![
-                PersistFile {
-                    path: script,
-                    mode: 0o600,
-                    contents: self.script(ruleset),
-                },
-                unit,
-            ],
-            links: vec![link],
-        }
-    }
-
-    /// What the kernel holds in zt's table now.
-    pub fn read(&mut self) -> Result<Option<LowTable>, Error> {
-        Ok(self.kernel.read(&self.table)?)
-    }
-
     /// The table the kernel must hold for `ruleset`: the model with cgroup paths resolved to
     /// ids on this host, lowered to netlink expressions.
-    pub fn desired(&mut self, ruleset: &Ruleset) -> Result<LowTable, Error> {
-        self.lower(self.model(ruleset))
-    }
-
-    /// A model lowered, cgroup paths resolved on this host.
-    fn lower(&self, mut model: Table) -> Result<LowTable, Error> {
+    pub fn table_for(&self, ruleset: &Ruleset) -> Result<LowTable, Error> {
+        let mut model = self.model(ruleset);
         self.resolve_cgroups(&mut model)?;
         lower::table(&model).map_err(|e| NftError::Encode(e).into())
-    }
-
-    fn artifact(&self, model: &Table) -> Artifact {
-        Artifact {
-            files: vec![ArtifactFile {
-                name: format!("{}.nft", self.table),
-                contents: text::script(model),
-            }],
-        }
     }
 
     fn resolve_cgroups(&self, model: &mut Table) -> Result<(), NftError> {
@@ -201,7 +145,7 @@ impl<K: Kernel> NftBackend<K> {
                                 return Err(NftError::CgroupMissing {
                                     rule: rule.comment.clone(),
                                     path: path.clone(),
-                                    root: kernel::cgroup_v2_root().map_or_else(
+                                    root: zt_core::host::cgroup_v2_root().map_or_else(
                                         || "the cgroup v2 root".into(),
                                         |p| p.display().to_string(),
                                     ),
@@ -221,102 +165,98 @@ impl<K: Kernel> NftBackend<K> {
     }
 }
 
-/// A snapshot of zt's table as read (`None`: there was none).
-fn snapshot_of(table: Option<&LowTable>) -> Result<Snapshot, NftError> {
-    Ok(Snapshot {
-        backend: NAME.to_owned(),
-        content: table
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| NftError::Snapshot(e.to_string()))?,
-    })
-}
+impl<K: Kernel> Driver for NftBackend<K> {
+    const NAME: &'static str = NAME;
+    type State = Option<LowTable>;
 
-impl<K: Kernel> Backend for NftBackend<K> {
-    fn name(&self) -> &'static str {
-        NAME
+    fn supports(&self) -> Capabilities {
+        Capabilities::all()
     }
 
-    fn render(&self, ruleset: &Ruleset) -> Result<Artifact, Error> {
-        Ok(self.artifact(&self.model(ruleset)))
+    fn read(&mut self) -> Result<Option<LowTable>, Error> {
+        Ok(self.kernel.read(&self.table)?)
     }
 
-    fn plan(&mut self, ruleset: &Ruleset) -> Result<Plan, Error> {
-        // One compilation serves the artifact and the kernel form.
-        let model = self.model(ruleset);
-        let artifact = self.artifact(&model);
-        let desired = self.lower(model)?;
-        let current = self.kernel.read(&self.table)?;
-        let plan = Plan {
-            backend: NAME.to_owned(),
-            ruleset: ruleset.clone(),
-            artifact,
-            diff: Diff {
-                changes: compare::diff(current.as_ref(), &desired),
+    fn desired(&self, ruleset: &Ruleset) -> Result<Option<LowTable>, Error> {
+        self.table_for(ruleset).map(Some)
+    }
+
+    fn nothing(&self) -> Option<LowTable> {
+        None
+    }
+
+    fn owns_nothing(&self, state: &Option<LowTable>) -> bool {
+        state.is_none()
+    }
+
+    fn diff(&self, current: &Option<LowTable>, desired: &Option<LowTable>) -> Vec<Change> {
+        match desired {
+            Some(desired) => compare::diff(current.as_ref(), desired),
+            None => compare::removal(current.as_ref()),
+        }
+    }
+
+    fn drift(&self, current: &Option<LowTable>, desired: &Option<LowTable>) -> Drift {
+        match desired {
+            Some(desired) => Drift {
+                items: compare::drift(current.as_ref(), desired),
             },
+            None => Drift::from_changes(compare::removal(current.as_ref())),
+        }
+    }
+
+    /// One transaction that replaces the table (creating it first if missing, so the delete in
+    /// the same batch cannot fail), or deletes it. Rules and set elements the new table keeps
+    /// keep their counters.
+    fn write(&mut self, from: &Option<LowTable>, to: &Option<LowTable>) -> Result<(), Error> {
+        let Some(to) = to else {
+            return Ok(self.kernel.replace(&self.table, None)?);
         };
-        self.planned = Some((plan.ruleset.clone(), desired));
-        Ok(plan)
-    }
-
-    fn apply(&mut self, plan: &Plan) -> Result<Snapshot, Error> {
-        if plan.backend != NAME {
-            return Err(Error::SnapshotMismatch {
-                expected: NAME,
-                found: plan.backend.clone(),
-            });
-        }
-        // Reuse what `plan` compiled for this ruleset (comparing rulesets is cheap: their
-        // rule matches are shared, and equal pointers compare equal at once).
-        let mut desired = match self.planned.take() {
-            Some((ruleset, desired)) if ruleset == plan.ruleset => desired,
-            _ => self.desired(&plan.ruleset)?,
-        };
-        let current = self.kernel.read(&self.table)?;
-        if let Some(current) = &current {
-            compare::carry_counters(current, &mut desired);
-        }
-        let snapshot = snapshot_of(current.as_ref())?;
-        if !plan.is_empty() {
-            self.kernel.replace(&self.table, Some(&desired))?;
-        }
-        Ok(snapshot)
-    }
-
-    fn snapshot(&mut self) -> Result<Snapshot, Error> {
-        let current = self.kernel.read(&self.table)?;
-        Ok(snapshot_of(current.as_ref())?)
-    }
-
-    fn verify(&mut self, ruleset: &Ruleset) -> Result<Drift, Error> {
-        let desired = self.desired(ruleset)?;
-        let current = self.kernel.read(&self.table)?;
-        Ok(Drift {
-            items: compare::drift(current.as_ref(), &desired),
-        })
-    }
-
-    fn rollback(&mut self, snapshot: &Snapshot) -> Result<(), Error> {
-        snapshot.check_backend(NAME)?;
-        match &snapshot.content {
-            None => self.kernel.replace(&self.table, None)?,
-            Some(json) => {
-                let table: LowTable =
-                    serde_json::from_str(json).map_err(|e| NftError::Snapshot(e.to_string()))?;
-                if table.name != self.table {
-                    return Err(NftError::Snapshot(format!(
-                        "it holds table {}, not {}",
-                        table.name, self.table
-                    ))
-                    .into());
-                }
-                self.kernel.replace(&self.table, Some(&table))?;
+        match from {
+            Some(from) => {
+                let mut to = to.clone();
+                compare::carry_counters(from, &mut to);
+                self.kernel.replace(&self.table, Some(&to))?;
             }
+            None => self.kernel.replace(&self.table, Some(to))?,
         }
         Ok(())
     }
 
-    fn status(&mut self) -> Result<Status, Error> {
+    /// The `nft -f` script of the table `ruleset` compiles to (it replaces the whole table,
+    /// whatever the kernel holds).
+    fn describe(
+        &self,
+        ruleset: &Ruleset,
+        _: &Self::State,
+        _: &Self::State,
+    ) -> Result<Artifact, Error> {
+        Ok(Artifact {
+            files: vec![ArtifactFile {
+                name: format!("{}.nft", self.table),
+                contents: self.script(ruleset),
+            }],
+        })
+    }
+
+    fn encode(&self, state: &Option<LowTable>) -> Result<String, Error> {
+        Ok(serde_json::to_string(state).map_err(|e| NftError::Snapshot(e.to_string()))?)
+    }
+
+    fn decode(&self, content: &str) -> Result<Option<LowTable>, Error> {
+        let table: LowTable =
+            serde_json::from_str(content).map_err(|e| NftError::Snapshot(e.to_string()))?;
+        if table.name != self.table {
+            return Err(NftError::Snapshot(format!(
+                "it holds table {}, not {}",
+                table.name, self.table
+            ))
+            .into());
+        }
+        Ok(Some(table))
+    }
+
+    fn inspect(&mut self) -> Result<Status, Error> {
         let current = self.kernel.read(&self.table)?;
         Ok(Status {
             backend: NAME.to_owned(),
@@ -325,8 +265,40 @@ impl<K: Kernel> Backend for NftBackend<K> {
         })
     }
 
-    fn flush(&mut self) -> Result<(), Error> {
-        Ok(self.kernel.replace(&self.table, None)?)
+    /// The `nft -f` script under `/etc/zt` and a systemd unit that loads it before the network
+    /// comes up. The script replaces zt's table in one transaction and touches nothing else. A
+    /// cgroup rule's path is resolved when the script loads, so the cgroup must exist by then
+    /// (a unit started later than this one creates it too late, and the whole script is
+    /// refused: fail closed is nft's only choice).
+    fn boot(&self, ruleset: &Ruleset, _: &Boot) -> Result<Persistence, Error> {
+        let (script, unit) = if self.table == DEFAULT_TABLE {
+            ("zt.nft".to_owned(), "zt-nft.service".to_owned())
+        } else {
+            (
+                format!("{}.nft", self.table),
+                format!("zt-nft-{}.service", self.table),
+            )
+        };
+        let script = std::path::PathBuf::from(zt_core::persist::PERSIST_DIR).join(script);
+        let (unit, link) = zt_core::persist::systemd_unit(
+            &unit,
+            &format!(
+                "zt: restore the nftables policy (table inet {})",
+                self.table
+            ),
+            &[format!("/usr/sbin/nft -f {}", script.display())],
+        );
+        Ok(Persistence {
+            files: vec![
+                PersistFile {
+                    path: script,
+                    mode: 0o600,
+                    contents: self.script(ruleset),
+                },
+                unit,
+            ],
+            links: vec![link],
+        })
     }
 }
 

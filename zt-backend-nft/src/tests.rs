@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use zt_core::{
-    Action, CtState, Direction, DriftKind, Policy, PolicyBuilder, Probe, ProbeProtocol, Protocol,
-    RuleBuilder, StaticResolver, Verdict,
+    Action, Backend, CtState, Direction, DriftKind, Policy, PolicyBuilder, Probe, ProbeProtocol,
+    Protocol, RuleBuilder, Snapshot, StaticResolver, Verdict,
 };
 
 /// A kernel that keeps tables in memory and counts writes.
@@ -550,9 +550,9 @@ fn byte_aligned_prefixes_read_back_as_networks() {
 #[test]
 fn a_plan_from_nothing_lists_the_same_subjects_as_a_full_comparison() {
     // The fast path for an empty kernel must agree with compare() against an empty table.
-    let mut b = NftBackend::with_kernel(Memory::default());
+    let b = NftBackend::with_kernel(Memory::default());
     let rs = large_ruleset();
-    let desired = b.desired(&rs).unwrap();
+    let desired = b.table_for(&rs).unwrap();
     let fast = compare::diff(None, &desired);
     let empty = LowTable {
         name: "zt".into(),

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on a broken fixture
 
 use zt_backend_nft::NftBackend;
-use zt_core::{Backend, DriftKind, Ruleset};
+use zt_core::{Backend, DriftKind, Driver, Ruleset};
 use zt_testkit::scenarios::{
     self, EMPTY, OTHER, SHORT, SPEC, addr, apply, blocked, ruleset, tcp_outcome,
 };
@@ -207,7 +207,7 @@ fn the_netlink_table_and_the_nft_script_build_the_same_kernel_state() {
     let mut b = NftBackend::new();
     for rs in [ruleset(SPEC), complex()] {
         apply(&mut b, &rs);
-        let desired = b.desired(&rs).unwrap().normalized();
+        let desired = b.table_for(&rs).unwrap().normalized();
         let via_netlink = b.read().unwrap().unwrap();
         assert_eq!(
             via_netlink, desired,
@@ -300,7 +300,7 @@ fn the_kernel_refusing_a_transaction_leaves_the_previous_table_and_names_the_cul
     apply(&mut b, &ruleset(SPEC));
     let before = list(&ns, &["-a", "-s", "list", "ruleset"]);
     // A set lookup naming a set that does not exist: the kernel refuses the whole batch.
-    let mut broken = b.desired(&ruleset(SPEC)).unwrap();
+    let mut broken = b.table_for(&ruleset(SPEC)).unwrap();
     broken.chains.last_mut().unwrap().rules.insert(
         0,
         zt_backend_nft::low::LowRule {

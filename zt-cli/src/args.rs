@@ -150,6 +150,9 @@ pub struct PlanArgs {
     /// Exit 0 when nothing would change and 2 when something would.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Write every change of the diff (past 50 of a kind, the text diff is summarized).
+    #[arg(long)]
+    pub full_diff: bool,
 }
 
 /// `zt apply`.
@@ -165,6 +168,9 @@ pub struct ApplyArgs {
     /// its terminal is gone). Waits in the foreground; on a terminal, typing `yes` confirms.
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=86_400))]
     pub confirm: Option<u32>,
+    /// Write every change of the diff (past 50 of a kind, the text diff is summarized).
+    #[arg(long)]
+    pub full_diff: bool,
 }
 
 /// `zt persist`.

@@ -2,11 +2,13 @@
 //!
 //! Scripts branch on the exit code, so each failure is classified once, where it happens:
 //! 1 for a policy or a kernel state that is not what it should be, 2 for a usage error
-//! (clap's own code), 3 for a kernel, backend or system failure.
+//! (clap's own code), 3 for a kernel, backend or system failure. The engine's errors carry
+//! their class ([`zt_engine::ErrorClass`]); this module turns it into the code.
 
 use std::fmt;
 use std::process::ExitCode;
 use zt_core::Diagnostics;
+use zt_engine::{EngineError, ErrorClass};
 
 /// Why a command failed, as scripts see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,8 +16,7 @@ pub enum Class {
     /// Invalid policy, failed verification, a change that was not kept, nothing to confirm or
     /// roll back: exit 1.
     Rejected,
-    /// A usage error clap could not catch (contradictory state-dir contents are not one):
-    /// exit 2.
+    /// A usage error clap could not catch: exit 2.
     Usage,
     /// The kernel, a backend, the state directory or the system failed: exit 3.
     System,
@@ -42,7 +43,7 @@ pub struct Failure {
     pub error: anyhow::Error,
     /// Every problem of an invalid policy.
     pub diagnostics: Option<Diagnostics>,
-    /// A report to print before the error (a drift report, say), already formatted.
+    /// A machine-readable report included in `--json` output (a drift report, say).
     pub details: Option<serde_json::Value>,
 }
 
@@ -85,38 +86,46 @@ impl Failure {
         Self::new(Class::System, error)
     }
 
-    /// Attach a machine-readable report (included in `--json` output).
-    pub fn with_details(mut self, details: serde_json::Value) -> Self {
-        self.details = Some(details);
-        self
-    }
-
-    /// Add context to the error, keeping the class.
-    pub fn context(mut self, context: impl fmt::Display + Send + Sync + 'static) -> Self {
-        self.error = self.error.context(context);
-        self
-    }
-
     /// The exit code.
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(self.class.code())
     }
 }
 
-impl From<zt_core::Error> for Failure {
-    /// An invalid policy or a rule the backend cannot express is the policy's fault (1);
-    /// anything a backend or the system reports is 3.
-    fn from(error: zt_core::Error) -> Self {
-        match error {
-            zt_core::Error::Invalid(diagnostics) => Failure {
-                class: Class::Rejected,
-                error: anyhow::anyhow!("{}: the policy is invalid", diagnostics.source),
-                diagnostics: Some(diagnostics),
-                details: None,
-            },
-            e @ zt_core::Error::Unsupported { .. } => Failure::rejected(e),
-            e => Failure::system(e),
+impl From<EngineError> for Failure {
+    /// The engine's class; an invalid policy is printed as its diagnostics, a failed
+    /// verification carries its drift.
+    fn from(error: EngineError) -> Self {
+        let class = match error.class() {
+            ErrorClass::Refused => Class::Rejected,
+            ErrorClass::Failed => Class::System,
+        };
+        let diagnostics = error.diagnostics().cloned();
+        let details = error
+            .drift()
+            .map(|d| serde_json::json!({ "drift": d.items }));
+        let error = match &diagnostics {
+            Some(d) => {
+                let what = format!("{}: the policy is invalid", d.source);
+                match error {
+                    EngineError::Core(zt_core::Error::Invalid(_)) => anyhow::anyhow!(what),
+                    other => anyhow::Error::new(other).context(what),
+                }
+            }
+            None => anyhow::Error::new(error),
+        };
+        Failure {
+            class,
+            error,
+            diagnostics,
+            details,
         }
+    }
+}
+
+impl From<zt_core::Error> for Failure {
+    fn from(error: zt_core::Error) -> Self {
+        EngineError::from(error).into()
     }
 }
 

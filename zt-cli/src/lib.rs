@@ -1,11 +1,12 @@
 //! # zt-cli — the reference `zt` command
 //!
-//! A thin shell over `zt-core` and the backends, in the manner of ripgrep's binary over its
-//! crates: it parses arguments ([`args`]), formats output (text, or one JSON document with
-//! `--json`), serializes invocations with a lock, keeps the state directory (last applied
-//! policy, rollback snapshot, pending confirmation) and appends the audit trail. Policy
-//! parsing, ordering, rendering, diffing, verification, persistence formats and kernel-log
-//! parsing all live in the libraries, where embedders get them too.
+//! A thin shell over the libraries, in the manner of ripgrep's binary over its crates: it
+//! parses arguments ([`args`]), picks a backend, hands the work to [`zt_engine::Engine`] —
+//! which owns the lock, the state directory, crash recovery, confirmation deadlines and the
+//! audit trail — and renders the outcome as text, or as one JSON document with `--json`.
+//! The detached watchdog that enforces confirmation deadlines is the one piece of the
+//! transaction that stays here, behind the engine's [`zt_engine::Watchdog`] trait: it is a
+//! process this binary starts.
 //!
 //! `anyhow` is used here and only here (the binary); the libraries return typed errors, which
 //! [`exit::Failure`] classifies into exit codes once.
@@ -15,14 +16,16 @@ mod backends;
 mod commands;
 pub mod exit;
 mod policy_file;
-mod recovery;
-mod state;
-mod trail;
 mod watchdog;
 
 use args::{Cli, Command, Global};
 use exit::{Failure, Outcome};
 use std::fmt::Display;
+use zt_core::Diff;
+
+/// Changes of each kind written out before a text diff is summarized (`--full-diff` writes
+/// them all; `--json` always has them all).
+pub const DIFF_LINES_PER_KIND: usize = 50;
 
 /// What a successful command leaves for `main`: the JSON document (printed with `--json`) and
 /// the exit code (0, or 1/2 where a command's contract says so: `verify` with drift,
@@ -46,6 +49,8 @@ impl Report {
 pub struct Context<'a> {
     /// The global options.
     pub global: &'a Global,
+    /// Write every change of a diff, not only the first of each kind.
+    pub full_diff: bool,
 }
 
 impl Context<'_> {
@@ -71,6 +76,16 @@ impl Context<'_> {
     }
 }
 
+/// Print a diff: every change with `full`, else summarized past [`DIFF_LINES_PER_KIND`].
+pub fn say_diff(diff: &Diff, full: bool) {
+    let text = if full {
+        diff.to_string()
+    } else {
+        diff.bounded(DIFF_LINES_PER_KIND).to_string()
+    };
+    println!("{}", text.trim_end());
+}
+
 /// The command's name as JSON documents and the audit trail give it.
 pub fn command_name(command: &Command) -> &'static str {
     match command {
@@ -92,8 +107,14 @@ pub fn command_name(command: &Command) -> &'static str {
 
 /// Run one command.
 pub fn run(cli: &Cli) -> Outcome<Report> {
+    let full_diff = match &cli.command {
+        Command::Plan(a) => a.full_diff,
+        Command::Apply(a) => a.full_diff,
+        _ => false,
+    };
     let ctx = Context {
         global: &cli.global,
+        full_diff,
     };
     match &cli.command {
         Command::Check(a) => commands::check::run(&ctx, a),

@@ -50,6 +50,17 @@ pub enum Error {
         /// The backend that took it.
         found: String,
     },
+    /// A plan made by one backend was handed to another.
+    #[error(
+        "the plan was made by the {made_by} backend; the {backend} backend cannot apply it \
+         (plan again with the {backend} backend)"
+    )]
+    ForeignPlan {
+        /// The backend asked to apply it.
+        backend: &'static str,
+        /// The backend that made it.
+        made_by: String,
+    },
     /// A start time for a kernel-log summary in none of the accepted forms.
     #[error(
         "cannot use '{text}' as a start time: {reason}; give a duration back from now \

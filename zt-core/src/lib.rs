@@ -64,6 +64,7 @@ pub mod config;
 pub mod diagnostic;
 mod error;
 pub mod fault;
+pub mod host;
 pub mod kernel_log;
 pub mod persist;
 pub mod policy;
@@ -76,13 +77,14 @@ pub mod yaml;
 #[cfg(any(test, feature = "mock"))]
 pub use backend::MockBackend;
 pub use backend::{
-    Artifact, ArtifactFile, Backend, Change, ChangeKind, Counter, Diff, Drift, DriftItem,
-    DriftKind, Plan, Snapshot, Status, Unit, compare,
+    Artifact, ArtifactFile, AuditEvent, AuditSource, Backend, Capabilities, Change, ChangeCounts,
+    ChangeKind, Counter, Diff, Drift, DriftItem, DriftKind, Driver, Plan, Snapshot, Status,
+    Transition, Unit, compare,
 };
 pub use config::Config;
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity};
 pub use error::Error;
-pub use persist::{PersistFile, PersistLink, Persistence};
+pub use persist::{Boot, PersistFile, PersistLink, Persistence};
 pub use policy::{
     Action, AddressSet, Addresses, CgroupPath, DefaultPolicy, Direction, Family, Identity, Loaded,
     Policy, PolicyBuilder, PortRange, PortSet, Protocol, Rule, RuleBuilder, RuleName, Settings,

@@ -38,6 +38,17 @@ pub struct Persistence {
     pub links: Vec<PersistLink>,
 }
 
+/// What a backend may need, besides the ruleset, to restore a policy at boot. A backend whose
+/// kernel state nothing can load without zt (eBPF: bpffs starts empty) writes the policy
+/// itself and a unit that runs `zt apply` on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Boot {
+    /// The policy as written.
+    pub policy_yaml: String,
+    /// The `zt` executable a boot unit runs.
+    pub zt: PathBuf,
+}
+
 /// Where zt keeps what it persists.
 pub const PERSIST_DIR: &str = "/etc/zt";
 

@@ -11,31 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// The cgroup v2 mount point (`/sys/fs/cgroup` or `/sys/fs/cgroup/unified`), if any.
-///
-/// zt's configurations name cgroups relative to this root; hybrid hosts (cgroup v1
-/// controllers plus a v2 hierarchy) mount it at `/sys/fs/cgroup/unified`.
-pub fn cgroup_v2_root() -> Option<PathBuf> {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let mounts: Vec<PathBuf> = mountinfo
-        .lines()
-        .filter_map(|line| {
-            let (fields, tail) = line.split_once(" - ")?;
-            let fstype = tail.split_whitespace().next()?;
-            let mount_point = fields.split_whitespace().nth(4)?;
-            (fstype == "cgroup2").then(|| PathBuf::from(mount_point))
-        })
-        .collect();
-    let preferred = [
-        Path::new("/sys/fs/cgroup"),
-        Path::new("/sys/fs/cgroup/unified"),
-    ];
-    preferred
-        .iter()
-        .find(|p| mounts.iter().any(|m| m == *p))
-        .map(|p| p.to_path_buf())
-        .or_else(|| mounts.into_iter().next())
-}
+/// The cgroup v2 mount point (`/sys/fs/cgroup` or `/sys/fs/cgroup/unified`), if any: zt's
+/// configurations name cgroups relative to it. The same lookup the backends use.
+pub use zt_core::host::cgroup_v2_root;
 
 /// A child cgroup created for one test under the cgroup v2 root, removed on drop (after its
 /// processes exit). Named `zt-test-<pid>-<name>-<counter>`, so parallel tests never share one.

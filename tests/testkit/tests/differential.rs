@@ -9,8 +9,9 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use zt_core::{
-    Artifact, ArtifactFile, Backend, DefaultPolicy, Diff, Direction, Drift, Error, Plan, Policy,
-    Protocol, RuleBuilder, Ruleset, Snapshot, StaticResolver, Status, Verdict,
+    Artifact, ArtifactFile, AuditSource, Backend, Boot, Capabilities, DefaultPolicy, Diff,
+    Direction, Drift, Error, Persistence, Plan, Policy, Protocol, RuleBuilder, Ruleset, Snapshot,
+    StaticResolver, Status, Verdict,
 };
 use zt_testkit::differential::{self, ADDRESSES, Case, Environment, PORTS};
 use zt_testkit::{Netns, Prerequisite, require};
@@ -77,12 +78,12 @@ impl Backend for Script {
         })
     }
     fn plan(&mut self, ruleset: &Ruleset) -> Result<Plan, Error> {
-        Ok(Plan {
-            backend: "script".into(),
-            ruleset: ruleset.clone(),
-            artifact: self.render(ruleset)?,
-            diff: Diff::default(),
-        })
+        Ok(Plan::new(
+            "script",
+            ruleset.clone(),
+            self.render(ruleset)?,
+            Diff::default(),
+        ))
     }
     fn snapshot(&mut self) -> Result<Snapshot, Error> {
         Ok(Snapshot {
@@ -120,6 +121,15 @@ impl Backend for Script {
     }
     fn flush(&mut self) -> Result<(), Error> {
         Ok(())
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::all()
+    }
+    fn persistence(&self, _: &Ruleset, _: &Boot) -> Result<Persistence, Error> {
+        Ok(Persistence::default())
+    }
+    fn audit(&mut self) -> Result<AuditSource, Error> {
+        Ok(AuditSource::KernelLog)
     }
 }
 

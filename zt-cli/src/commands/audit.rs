@@ -2,24 +2,21 @@
 //!
 //! The parsing and summarizing are `zt_core::kernel_log`'s; this command picks the source,
 //! reads it, supplies the clock, the time zone and the boot time, and prints the summary with
-//! uids turned into user names.
+//! uids turned into user names. A backend that records refusals itself (eBPF) hands them to
+//! the engine, which keeps them in the state directory; those are summarized instead.
 //!
 //! Sources, first available wins unless `--file` names one: the journal (`journalctl -k`,
 //! where journald runs), `/var/log/kern.log` (rsyslog), the kernel ring buffer (`dmesg`).
 
 use crate::args::AuditArgs;
-use crate::args::BackendName;
 use crate::exit::{Classify, Failure, Outcome};
-use crate::policy_file::PolicyFile;
-use crate::state::{Access, StateDir};
-use crate::{Context, Report};
+use crate::{Context, Report, backends};
 use serde_json::{Value, json};
 use std::fmt::Write;
 use std::path::Path;
 use std::process::Command;
 use zt_core::kernel_log::jiff::{Timestamp, tz::TimeZone};
-use zt_core::kernel_log::{LogRecord, ParseContext, Summary, parse_line, parse_since, summarize};
-use zt_core::policy::DEFAULT_LOG_PREFIX;
+use zt_core::kernel_log::{ParseContext, Summary, parse_line, parse_since, summarize};
 
 /// Summarize blocked attempts.
 pub fn run(ctx: &Context<'_>, args: &AuditArgs) -> Outcome<Report> {
@@ -31,22 +28,38 @@ pub fn run(ctx: &Context<'_>, args: &AuditArgs) -> Outcome<Report> {
         .map(|text| parse_since(text, now, &tz))
         .transpose()
         .map_err(|e| Failure::new(crate::exit::Class::Usage, e))?;
-    let prefixes = prefixes(ctx, args)?;
-    let (source, summary) = if ctx.global.backend == BackendName::Ebpf && args.file.is_none() {
-        let (source, records) = ebpf_records(ctx)?;
-        (source, summarize(records, since))
+    let mut engine = backends::engine(ctx, false)?;
+    let prefixes = if args.prefix.is_empty() {
+        vec![engine.log_prefix()?]
     } else {
-        let (source, text, boot) = read_source(args)?;
-        let mut parse = ParseContext::new(prefixes.clone(), now, tz);
-        if let Some(boot) = boot {
-            parse = parse.with_boot(boot);
+        args.prefix.clone()
+    };
+    let kept = match args.file {
+        Some(_) => None,
+        None => engine.kept_records()?,
+    };
+    let (source, summary) = match kept {
+        Some(kept) => (
+            format!(
+                "the {} backend's audit records (kept in {})",
+                engine.state().backend(),
+                kept.path.display()
+            ),
+            summarize(kept.records, since),
+        ),
+        None => {
+            let (source, text, boot) = read_source(args)?;
+            let mut parse = ParseContext::new(prefixes.clone(), now, tz);
+            if let Some(boot) = boot {
+                parse = parse.with_boot(boot);
+            }
+            ctx.verbose(format_args!(
+                "read {} lines from {source}",
+                text.lines().count()
+            ));
+            let summary = summarize(text.lines().filter_map(|l| parse_line(l, &parse)), since);
+            (source, summary)
         }
-        ctx.verbose(format_args!(
-            "read {} lines from {source}",
-            text.lines().count()
-        ));
-        let summary = summarize(text.lines().filter_map(|l| parse_line(l, &parse)), since);
-        (source, summary)
     };
     if let Some(warning) = unlogged_namespace() {
         ctx.note(warning);
@@ -67,134 +80,6 @@ pub fn run(ctx: &Context<'_>, args: &AuditArgs) -> Outcome<Report> {
     }
     doc["summary"] = summary_json;
     Ok(Report::ok(doc))
-}
-
-/// The eBPF backend's refusals: the records waiting in its ring buffer are moved to
-/// `audit-records.jsonl` in its state directory (the ring gives each record once), and every
-/// refusal kept there is returned.
-fn ebpf_records(ctx: &Context<'_>) -> Outcome<(String, Vec<LogRecord>)> {
-    let state = StateDir::open(&ctx.global.state_dir, BackendName::Ebpf.as_str())?;
-    let _lock = state.lock(Access::Exclusive, ctx.global.no_wait)?;
-    let path = state.dir().join("audit-records.jsonl");
-    let drained = crate::backends::ebpf(ctx)?.audit()?;
-    if !drained.is_empty() {
-        let mut lines = String::new();
-        for record in &drained {
-            let line = serde_json::to_string(&Kept::from(record))
-                .or_system("cannot encode an audit record")?;
-            lines.push_str(&line);
-            lines.push('\n');
-        }
-        append(&path, lines.as_bytes())?;
-    }
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => {
-            return Err(Failure::system(
-                anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
-            ));
-        }
-    };
-    let records = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Kept>(l).ok())
-        .filter(|k| k.refused)
-        .map(LogRecord::from)
-        .collect();
-    Ok((
-        format!("the eBPF audit ring buffer (kept in {})", path.display()),
-        records,
-    ))
-}
-
-/// One eBPF audit record as kept in the state directory.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Kept {
-    time: Option<Timestamp>,
-    refused: bool,
-    rule: String,
-    uid: u32,
-    gid: u32,
-    pid: u32,
-    comm: String,
-    protocol: u8,
-    destination: std::net::SocketAddr,
-}
-
-impl From<&zt_backend_ebpf::AuditRecord> for Kept {
-    fn from(r: &zt_backend_ebpf::AuditRecord) -> Self {
-        Kept {
-            time: r.time.and_then(|t| Timestamp::try_from(t).ok()),
-            refused: r.effect == zt_backend_ebpf::Effect::Refuse,
-            rule: r.rule.clone(),
-            uid: r.uid,
-            gid: r.gid,
-            pid: r.pid,
-            comm: r.comm.clone(),
-            protocol: r.protocol,
-            destination: r.destination,
-        }
-    }
-}
-
-impl From<Kept> for LogRecord {
-    /// A refused call as the summary counts it: an egress attempt by a uid to a destination.
-    fn from(k: Kept) -> Self {
-        let unspecified: std::net::IpAddr = match k.destination {
-            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
-            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
-        };
-        LogRecord {
-            time: k.time,
-            prefix: format!("ebpf:{}", k.rule),
-            direction: Some(zt_core::Direction::Egress),
-            in_iface: None,
-            out_iface: None,
-            src: unspecified,
-            dst: k.destination.ip(),
-            protocol: match k.protocol {
-                6 => "TCP".to_owned(),
-                17 => "UDP".to_owned(),
-                1 => "ICMP".to_owned(),
-                58 => "ICMPv6".to_owned(),
-                p => p.to_string(),
-            },
-            src_port: None,
-            dst_port: Some(k.destination.port()),
-            icmp_type: None,
-            uid: Some(k.uid),
-            gid: Some(k.gid),
-        }
-    }
-}
-
-/// Append `bytes` to `path` (created 0600) with one write, synced.
-fn append(path: &Path, bytes: &[u8]) -> Outcome<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_data()))
-        .or_system(format!("cannot append to {}", path.display()))
-}
-
-/// `--prefix`, else the last applied policy's prefix, else zt's default.
-fn prefixes(ctx: &Context<'_>, args: &AuditArgs) -> Outcome<Vec<String>> {
-    if !args.prefix.is_empty() {
-        return Ok(args.prefix.clone());
-    }
-    let state = StateDir::open(&ctx.global.state_dir, ctx.global.backend.as_str())?;
-    let configured = state
-        .applied()?
-        .and_then(|a| PolicyFile::from_record(&a).ok())
-        .map(|f| f.policy.settings().log_prefix().as_str().to_owned());
-    Ok(vec![
-        configured.unwrap_or_else(|| DEFAULT_LOG_PREFIX.to_owned()),
-    ])
 }
 
 /// The log text, where it came from, and the boot time for raw dmesg stamps.

@@ -2,13 +2,12 @@
 
 use crate::args::PolicyFile as Args;
 use crate::exit::Outcome;
-use crate::policy_file::PolicyFile;
-use crate::{Context, Report};
+use crate::{Context, Report, policy_file};
 use serde_json::json;
 
 /// Validate and print; an invalid policy fails with every problem (exit 1).
 pub fn run(ctx: &Context<'_>, args: &Args) -> Outcome<Report> {
-    let file = PolicyFile::load(ctx, &args.config)?;
+    let file = policy_file::load(ctx, &args.config)?;
     let ruleset = file.policy.ruleset();
     let rules = file.policy.rules().len();
     ctx.say(format_args!(
@@ -23,7 +22,7 @@ pub fn run(ctx: &Context<'_>, args: &Args) -> Outcome<Report> {
         "config": file.path,
         "sha256": file.sha256,
         "rules": rules,
-        "warnings": file.warnings_json(),
+        "warnings": file.warnings.items,
         "ruleset": super::ruleset_json(&ruleset),
     })))
 }

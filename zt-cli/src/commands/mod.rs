@@ -40,6 +40,6 @@ pub fn ruleset_json(ruleset: &Ruleset) -> Value {
 pub fn diff_json(diff: &Diff) -> Value {
     json!({
         "changes": diff.changes,
-        "summary": crate::trail::ChangeCounts::of(diff),
+        "summary": diff.counts(),
     })
 }

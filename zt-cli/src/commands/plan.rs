@@ -2,29 +2,27 @@
 
 use crate::args::PlanArgs;
 use crate::exit::Outcome;
-use crate::policy_file::PolicyFile;
-use crate::{Context, Report, backends};
+use crate::{Context, Report, backends, policy_file};
 use serde_json::json;
-use std::time::Instant;
 
 /// Plan against the kernel and print the diff (and, on request, the exact artifact).
 pub fn run(ctx: &Context<'_>, args: &PlanArgs) -> Outcome<Report> {
-    let file = PolicyFile::load(ctx, &args.policy.config)?;
-    let mut backend = backends::open(ctx)?;
-    let started = Instant::now();
-    let plan = backend.plan(&file.policy.ruleset())?;
-    ctx.verbose(format_args!("planned in {:.1?}", started.elapsed()));
+    let file = policy_file::load(ctx, &args.policy.config)?;
+    let mut engine = backends::engine(ctx, false)?;
+    let plan = engine.plan(&file)?;
     if args.show_artifact {
-        ctx.say(format_args!("{}", plan.artifact));
+        ctx.say(&plan.artifact);
     }
-    ctx.say(format_args!("{}", plan.diff).to_string().trim_end());
+    if !ctx.global.json {
+        crate::say_diff(&plan.diff, ctx.full_diff);
+    }
     let mut doc = json!({
         "command": "plan",
         "ok": true,
-        "backend": backend.name(),
+        "backend": plan.backend,
         "config": file.path,
         "sha256": file.sha256,
-        "warnings": file.warnings_json(),
+        "warnings": file.warnings.items,
         "diff": super::diff_json(&plan.diff),
     });
     if args.show_artifact {

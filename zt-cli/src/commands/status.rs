@@ -2,87 +2,27 @@
 //! enforces the last applied policy.
 
 use crate::exit::Outcome;
-use crate::policy_file::PolicyFile;
-use crate::state::{Access, StateDir};
 use crate::{Context, Report, backends};
 use serde_json::json;
 use std::fmt::Write;
+use zt_engine::StatusReport;
 
 /// Report the installed rules with counters, and drift against the last applied policy.
 pub fn run(ctx: &Context<'_>) -> Outcome<Report> {
-    let name = ctx.global.backend.as_str();
-    let state = StateDir::open(&ctx.global.state_dir, name)?;
-    let _lock = state.lock(Access::Shared, ctx.global.no_wait)?;
-    let mut backend = backends::open(ctx)?;
-    let status = backend.status()?;
-    let applied = state.applied()?;
-    let pending = state.pending()?;
-    let drift = match &applied {
-        None => None,
-        Some(a) => match PolicyFile::from_record(a) {
-            Ok(file) => Some(backend.verify(&file.policy.ruleset())?),
-            Err(failure) => {
-                ctx.note(format_args!(
-                    "zt: warning: {}",
-                    crate::exit::describe(&failure.error)
-                ));
-                None
-            }
-        },
-    };
-
-    let mut text = String::new();
-    let _ = writeln!(
-        text,
-        "backend {name}: {}",
-        if status.installed {
-            "zt's rules are installed"
-        } else {
-            "zt has no rules installed"
-        }
-    );
-    match &applied {
-        Some(a) => {
-            let _ = writeln!(
-                text,
-                "policy: {} (sha256 {}, applied {})",
-                a.config.display(),
-                a.sha256.get(..12).unwrap_or(&a.sha256),
-                a.applied_at
-            );
-        }
-        None => text.push_str("policy: none applied with this state directory\n"),
+    let mut engine = backends::engine(ctx, false)?;
+    let report = engine.status()?;
+    if let Some(stale) = &report.stale {
+        ctx.note(format_args!("zt: warning: {stale}"));
     }
-    if let Some(i) = state.intent()? {
-        let _ = writeln!(
-            text,
-            "an apply of {} was interrupted: the next apply, rollback or confirm completes or \
-             drops it, as the kernel shows",
-            i.record.config.display()
-        );
-    }
-    if let Some(p) = &pending {
-        let _ = writeln!(
-            text,
-            "awaiting confirmation until {}: `zt confirm` keeps it, otherwise it is rolled back",
-            p.deadline
-        );
-    }
-    if !status.counters.is_empty() {
-        text.push('\n');
-        text.push_str(&counter_table(&status.counters));
-    }
-    match &drift {
-        Some(d) if d.is_empty() => {
-            text.push_str("\nno drift: the kernel enforces the last applied policy")
-        }
-        Some(d) => {
-            let _ = write!(text, "\ndrift against the last applied policy:\n{d}");
-        }
-        None => {}
-    }
-    ctx.say(text.trim_end());
-
+    let name = engine.state().backend().to_owned();
+    ctx.say(text(&name, &report).trim_end());
+    let StatusReport {
+        status,
+        applied,
+        pending,
+        drift,
+        ..
+    } = report;
     Ok(Report::ok(json!({
         "command": "status",
         "ok": true,
@@ -100,6 +40,61 @@ pub fn run(ctx: &Context<'_>) -> Outcome<Report> {
         "counters": status.counters,
         "drift": drift.map(|d| d.items),
     })))
+}
+
+/// The report as an operator reads it.
+fn text(backend: &str, report: &StatusReport) -> String {
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "backend {backend}: {}",
+        if report.status.installed {
+            "zt's rules are installed"
+        } else {
+            "zt has no rules installed"
+        }
+    );
+    match &report.applied {
+        Some(a) => {
+            let _ = writeln!(
+                text,
+                "policy: {} (sha256 {}, applied {})",
+                a.config.display(),
+                a.sha256.get(..12).unwrap_or(&a.sha256),
+                a.applied_at
+            );
+        }
+        None => text.push_str("policy: none applied with this state directory\n"),
+    }
+    if let Some(i) = &report.interrupted {
+        let _ = writeln!(
+            text,
+            "an apply of {} was interrupted: the next apply, rollback or confirm completes or \
+             drops it, as the kernel shows",
+            i.record.config.display()
+        );
+    }
+    if let Some(p) = &report.pending {
+        let _ = writeln!(
+            text,
+            "awaiting confirmation until {}: `zt confirm` keeps it, otherwise it is rolled back",
+            p.deadline
+        );
+    }
+    if !report.status.counters.is_empty() {
+        text.push('\n');
+        text.push_str(&counter_table(&report.status.counters));
+    }
+    match &report.drift {
+        Some(d) if d.is_empty() => {
+            text.push_str("\nno drift: the kernel enforces the last applied policy")
+        }
+        Some(d) => {
+            let _ = write!(text, "\ndrift against the last applied policy:\n{d}");
+        }
+        None => {}
+    }
+    text
 }
 
 /// `RULE  PACKETS  BYTES`, aligned.

@@ -1,5 +1,4 @@
-//! The audit trail (spec NFR-5): one JSON line per change, appended to `audit.log` in the
-//! state directory.
+//! The audit trail: one JSON line per change, appended to `audit.log` in the state directory.
 //!
 //! Each line says when, who (the real uid, its name, the `sudo` caller and the login uid the
 //! kernel keeps across `su`/`sudo`), which command, which policy file and its SHA-256, which
@@ -9,39 +8,18 @@
 //! Fields (stable; absent ones are omitted): `time` (RFC 3339, UTC), `user`, `uid`,
 //! `sudo_user`, `login_uid`, `pid`, `command`, `config`, `sha256`, `backend`, `changes`
 //! (`{add, modify, remove}`), `diff` (a one-line summary), `result` (`applied`, `unchanged`,
-//! `invalid`, `failed`, `rolled-back`, `confirmed`, `flushed`, `persisted`), `error`.
+//! `invalid`, `failed`, `rolled-back`, `applied-pending-confirmation`, `confirmed`, `flushed`,
+//! `persisted`; for `recover`, `applied` or `not-applied`), `error`.
 
-use crate::exit::{Classify, Outcome};
+use crate::error::EngineError;
+use crate::state::StateDir;
 use jiff::Timestamp;
 use serde::Serialize;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use zt_core::{ChangeKind, Diff};
-
-/// Counts of a diff's changes by kind.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct ChangeCounts {
-    /// Subjects added.
-    pub add: usize,
-    /// Subjects modified.
-    pub modify: usize,
-    /// Subjects removed.
-    pub remove: usize,
-}
-
-impl ChangeCounts {
-    /// The counts of `diff`.
-    pub fn of(diff: &Diff) -> Self {
-        let count = |kind| diff.changes.iter().filter(|c| c.kind == kind).count();
-        ChangeCounts {
-            add: count(ChangeKind::Add),
-            modify: count(ChangeKind::Modify),
-            remove: count(ChangeKind::Remove),
-        }
-    }
-}
+use zt_core::{ChangeCounts, Diff};
 
 /// One line of the trail.
 #[derive(Clone, Debug, Serialize)]
@@ -60,7 +38,7 @@ pub struct Entry {
     pub login_uid: Option<u32>,
     /// This process.
     pub pid: u32,
-    /// The zt command (`apply`, `rollback`, …).
+    /// The command (`apply`, `rollback`, …).
     pub command: String,
     /// The policy file, when the command read one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -125,10 +103,17 @@ impl Entry {
         self
     }
 
+    /// The policy file, when its contents are not known (unreadable, or only named).
+    pub fn file(mut self, path: &Path) -> Self {
+        self.config = Some(path.to_path_buf());
+        self
+    }
+
     /// The change.
     pub fn diff(mut self, diff: &Diff) -> Self {
-        self.changes = Some(ChangeCounts::of(diff));
-        self.diff = Some(diff.summary());
+        let counts = diff.counts();
+        self.diff = Some(counts.to_string());
+        self.changes = Some(counts);
         self
     }
 
@@ -146,29 +131,40 @@ impl Entry {
 }
 
 /// Append `entry` to the trail in `state_root`.
-pub fn append(state_root: &Path, entry: &Entry) -> Outcome<()> {
+pub fn append(state_root: &Path, entry: &Entry) -> Result<(), EngineError> {
     let path = state_root.join("audit.log");
-    let mut line = serde_json::to_vec(entry).or_system("cannot encode an audit trail line")?;
+    let mut line = serde_json::to_vec(entry).map_err(|source| EngineError::Encode {
+        what: "an audit trail line",
+        source,
+    })?;
     line.push(b'\n');
     let mut file = OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o600)
         .open(&path)
-        .or_system(format!("cannot open the audit trail {}", path.display()))?;
+        .map_err(|e| EngineError::state("open the audit trail", &path, e))?;
     file.write_all(&line)
         .and_then(|()| file.sync_data())
-        .or_system(format!(
-            "cannot append to the audit trail {}",
-            path.display()
-        ))
+        .map_err(|e| EngineError::state("append to the audit trail", &path, e))
+}
+
+/// Note in the trail that `command` refused the policy file at `path` (invalid, unreadable,
+/// or writable by others) before anything was changed. Best effort: the refusal itself is
+/// what the caller reports.
+pub fn record_refusal(state: &StateDir, command: &str, path: &Path, error: &EngineError) {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let entry = Entry::new(command, state.backend(), "invalid")
+        .file(&path)
+        .error(error);
+    let _ = state.create().and_then(|()| append(state.root(), &entry));
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use zt_core::Change;
+    use zt_core::{Change, ChangeKind};
 
     #[test]
     fn lines_are_single_json_objects_with_the_documented_fields() {
