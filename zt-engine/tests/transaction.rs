@@ -186,7 +186,7 @@ fn a_pending_change_refuses_another_apply_until_confirmed() {
         .unwrap();
     let pending = outcome.pending.unwrap();
     assert_eq!(pending.watchdog, "in the test");
-    assert_eq!(tokens.0.borrow().as_slice(), [pending.token.clone()]);
+    assert_eq!(*tokens.0.borrow(), vec![pending.token.clone()]);
 
     let err = engine.apply(&c, ApplyOptions::default()).unwrap_err();
     assert!(matches!(err, EngineError::Pending { .. }), "{err}");
