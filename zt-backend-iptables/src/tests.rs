@@ -256,7 +256,9 @@ fn an_update_names_the_changed_rule_and_rollback_restores_the_snapshot() {
         .collect();
     assert_eq!(subjects, vec!["web"]);
     assert!(
-        !update.artifact.files[0].contents.contains("-I OUTPUT"),
+        !b.artifact(&update).unwrap().files[0]
+            .contents
+            .contains("-I OUTPUT"),
         "jump present: not inserted again"
     );
     let snapshot = b.apply(&update).unwrap();
@@ -395,7 +397,7 @@ fn a_cgroup_rule_needs_its_cgroup_to_exist_at_plan_time() {
     let plan = b.plan(&policy.ruleset());
     std::fs::remove_dir_all(&root).unwrap();
     assert!(
-        plan.unwrap().artifact.files[0]
+        b.artifact(&plan.unwrap()).unwrap().files[0]
             .contents
             .contains("--path /zt.slice/svc")
     );

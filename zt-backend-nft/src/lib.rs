@@ -43,6 +43,7 @@ pub mod low;
 mod lower;
 pub mod model;
 mod netlink;
+mod same;
 pub mod text;
 
 pub use error::NftError;
@@ -190,18 +191,20 @@ impl<K: Kernel> Driver for NftBackend<K> {
     }
 
     fn diff(&self, current: &Option<LowTable>, desired: &Option<LowTable>) -> Vec<Change> {
-        match desired {
-            Some(desired) => compare::diff(current.as_ref(), desired),
-            None => compare::removal(current.as_ref()),
+        match (current, desired) {
+            (Some(current), Some(desired)) if same::same(current, desired) => Vec::new(),
+            (current, Some(desired)) => compare::diff(current.as_ref(), desired),
+            (current, None) => compare::removal(current.as_ref()),
         }
     }
 
     fn drift(&self, current: &Option<LowTable>, desired: &Option<LowTable>) -> Drift {
-        match desired {
-            Some(desired) => Drift {
+        match (current, desired) {
+            (Some(current), Some(desired)) if same::same(current, desired) => Drift::default(),
+            (current, Some(desired)) => Drift {
                 items: compare::drift(current.as_ref(), desired),
             },
-            None => Drift::from_changes(compare::removal(current.as_ref())),
+            (current, None) => Drift::from_changes(compare::removal(current.as_ref())),
         }
     }
 

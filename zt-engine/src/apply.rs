@@ -180,7 +180,7 @@ impl Engine {
 
         // From here on a failure puts the snapshot back.
         let started = Instant::now();
-        let drift = match self.backend.verify(&ruleset) {
+        let drift = match self.backend.verify_applied(&plan) {
             Ok(drift) => drift,
             Err(e) => return Err(self.undo(e.into(), &intent, older.as_ref(), &entry)),
         };

@@ -78,12 +78,7 @@ impl Backend for Script {
         })
     }
     fn plan(&mut self, ruleset: &Ruleset) -> Result<Plan, Error> {
-        Ok(Plan::new(
-            "script",
-            ruleset.clone(),
-            self.render(ruleset)?,
-            Diff::default(),
-        ))
+        Ok(Plan::new("script", ruleset.clone(), Diff::default()))
     }
     fn snapshot(&mut self) -> Result<Snapshot, Error> {
         Ok(Snapshot {
@@ -92,7 +87,7 @@ impl Backend for Script {
         })
     }
     fn apply(&mut self, plan: &Plan) -> Result<Snapshot, Error> {
-        for file in &plan.artifact.files {
+        for file in &self.render(&plan.ruleset)?.files {
             let mut nft = Command::new("nft")
                 .args(["-f", "-"])
                 .stdin(Stdio::piped())

@@ -10,8 +10,12 @@ pub fn run(ctx: &Context<'_>, args: &PlanArgs) -> Outcome<Report> {
     let file = policy_file::load(ctx, &args.policy.config)?;
     let mut engine = backends::engine(ctx, false)?;
     let plan = engine.plan(&file)?;
-    if args.show_artifact {
-        ctx.say(&plan.artifact);
+    let artifact = match args.show_artifact {
+        true => Some(engine.backend().artifact(&plan)?),
+        false => None,
+    };
+    if let Some(artifact) = &artifact {
+        ctx.say(artifact);
     }
     if !ctx.global.json {
         crate::say_diff(&plan.diff, ctx.full_diff);
@@ -25,8 +29,8 @@ pub fn run(ctx: &Context<'_>, args: &PlanArgs) -> Outcome<Report> {
         "warnings": file.warnings.items,
         "diff": super::diff_json(&plan.diff),
     });
-    if args.show_artifact {
-        doc["artifact"] = json!(plan.artifact.files);
+    if let Some(artifact) = artifact {
+        doc["artifact"] = json!(artifact.files);
     }
     let code = if args.detailed_exitcode && !plan.is_empty() {
         2

@@ -121,8 +121,15 @@ impl<D: Driver> Backend for D {
         let diff = Diff {
             changes: self.diff(&current, &desired),
         };
-        let artifact = self.describe(ruleset, &current, &desired)?;
-        Ok(Plan::new(D::NAME, ruleset.clone(), artifact, diff).carrying(current, desired))
+        Ok(Plan::new(D::NAME, ruleset.clone(), diff).carrying(current, desired))
+    }
+
+    fn artifact(&self, plan: &Plan) -> Result<Artifact, Error> {
+        plan.check_backend(D::NAME)?;
+        match plan.transition::<D::State>() {
+            Some(t) => self.describe(&plan.ruleset, &t.current, &t.desired),
+            None => self.render(&plan.ruleset),
+        }
     }
 
     fn snapshot(&mut self) -> Result<Snapshot, Error> {
@@ -162,6 +169,17 @@ impl<D: Driver> Backend for D {
         let desired = self.desired(ruleset)?;
         let current = self.read()?;
         Ok(self.drift(&current, &desired))
+    }
+
+    fn verify_applied(&mut self, plan: &Plan) -> Result<Drift, Error> {
+        plan.check_backend(D::NAME)?;
+        match plan.transition::<D::State>() {
+            Some(t) => {
+                let current = self.read()?;
+                Ok(self.drift(&current, &t.desired))
+            }
+            None => self.verify(&plan.ruleset),
+        }
     }
 
     fn rollback(&mut self, snapshot: &Snapshot) -> Result<(), Error> {

@@ -3,9 +3,11 @@
 //! ```text
 //! render(&Ruleset)      -> Artifact   pure: the exact kernel artifact, no I/O
 //! plan(&Ruleset)        -> Plan       reads current state; an identical state gives an empty diff
+//! artifact(&Plan)       -> Artifact   what apply of that plan will write, for an operator to read
 //! snapshot()            -> Snapshot   what zt owns now, as rollback would restore it
 //! apply(&Plan)          -> Snapshot   one atomic kernel transaction; an empty plan writes nothing
 //! verify(&Ruleset)      -> Drift      what differs between the kernel and the ruleset
+//! verify_applied(&Plan) -> Drift      the same, right after applying the plan
 //! rollback(&Snapshot)                 atomically restore what zt owned before
 //! status()              -> Status     rules as installed, packet/byte counters per policy rule
 //! flush()                             remove everything zt owns, nothing else
@@ -54,6 +56,11 @@ pub trait Backend {
     fn render(&self, ruleset: &Ruleset) -> Result<Artifact, Error>;
     /// Read what zt owns in the kernel now and diff it against `ruleset`.
     fn plan(&mut self, ruleset: &Ruleset) -> Result<Plan, Error>;
+    /// The exact artifact applying `plan` writes (for a backend whose writes depend on what
+    /// the kernel holds, the transition from it), for an operator to read.
+    fn artifact(&self, plan: &Plan) -> Result<Artifact, Error> {
+        self.render(&plan.ruleset)
+    }
     /// What zt owns in the kernel now, in the form [`Backend::rollback`] restores. A caller
     /// that must be able to undo an apply even if it dies during it records this first.
     fn snapshot(&mut self) -> Result<Snapshot, Error>;
@@ -70,6 +77,12 @@ pub trait Backend {
     fn apply(&mut self, plan: &Plan) -> Result<Snapshot, Error>;
     /// Report every difference between the kernel and `ruleset`.
     fn verify(&mut self, ruleset: &Ruleset) -> Result<Drift, Error>;
+    /// [`Backend::verify`] of the plan's ruleset, just after [`Backend::apply`] of `plan` (a
+    /// backend whose plans carry the desired state compares with it instead of compiling the
+    /// ruleset again).
+    fn verify_applied(&mut self, plan: &Plan) -> Result<Drift, Error> {
+        self.verify(&plan.ruleset)
+    }
     /// Restore, atomically, what a snapshot recorded.
     fn rollback(&mut self, snapshot: &Snapshot) -> Result<(), Error>;
     /// The rules as installed, with counters per policy rule.

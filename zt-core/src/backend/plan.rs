@@ -1,25 +1,24 @@
 //! Plans and snapshots: what an apply will do, and what undoes it.
 
-use super::report::{Artifact, Diff};
+use super::report::Diff;
 use crate::{Error, Ruleset};
 use serde::{Deserialize, Serialize};
 use std::any::Any;
 use std::sync::Arc;
 
-/// What apply would do: the ruleset, its artifact, the diff against the kernel, and (for
-/// backends built on [`super::Driver`]) the two kernel states the diff was taken between.
+/// What apply would do: the ruleset, the diff against the kernel, and (for backends built on
+/// [`super::Driver`]) the two kernel states the diff was taken between.
 ///
 /// Carrying the states is what lets `apply` write exactly what `plan` showed, without a hidden
 /// cache in the backend and without reading or compiling a second time. They are opaque here:
-/// only the backend that made the plan can read them ([`Plan::transition`]).
+/// only the backend that made the plan can read them ([`Plan::transition`]). The artifact an
+/// operator reads is written on request ([`super::Backend::artifact`]): an apply never needs it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Plan {
     /// The backend that made it (only that backend applies it).
     pub backend: String,
     /// The ruleset to install.
     pub ruleset: Ruleset,
-    /// The exact artifact that would be installed.
-    pub artifact: Artifact,
     /// The changes against the kernel's current state.
     pub diff: Diff,
     #[serde(skip)]
@@ -39,16 +38,10 @@ pub struct Transition<S> {
 impl Plan {
     /// A plan of `backend` for `ruleset`, carrying no kernel states: applying it makes the
     /// backend read and compile again (what a hand-written [`super::Backend`] does).
-    pub fn new(
-        backend: impl Into<String>,
-        ruleset: Ruleset,
-        artifact: Artifact,
-        diff: Diff,
-    ) -> Self {
+    pub fn new(backend: impl Into<String>, ruleset: Ruleset, diff: Diff) -> Self {
         Self {
             backend: backend.into(),
             ruleset,
-            artifact,
             diff,
             states: None,
         }

@@ -7,8 +7,8 @@
 
 use std::path::{Path, PathBuf};
 use zt_core::{
-    Artifact, AuditSource, Capabilities, Diff, Drift, MockBackend, Persistence, Plan, Policy,
-    RuleBuilder, Ruleset, Snapshot, StaticResolver, Status, compare,
+    AuditSource, Capabilities, Diff, Drift, MockBackend, Persistence, Plan, Policy, RuleBuilder,
+    Ruleset, Snapshot, StaticResolver, Status, compare,
 };
 use zt_engine::{Engine, PolicyFile};
 
@@ -51,12 +51,7 @@ pub fn reading(mock: &mut MockBackend, path: &Path) {
     mock.expect_plan().returning(move |rs| {
         let now = kernel(&p);
         let changes = compare(&units(now.as_deref()), &units(Some(&text(rs))));
-        Ok(Plan::new(
-            NAME,
-            rs.clone(),
-            Artifact::default(),
-            Diff { changes },
-        ))
+        Ok(Plan::new(NAME, rs.clone(), Diff { changes }))
     });
     let p = path.to_path_buf();
     mock.expect_snapshot()
@@ -65,6 +60,14 @@ pub fn reading(mock: &mut MockBackend, path: &Path) {
     mock.expect_snapshot_before()
         .returning(move |_| Ok(snapshot_of(&p)));
     let p = path.to_path_buf();
+    let p2 = path.to_path_buf();
+    mock.expect_verify_applied().returning(move |plan| {
+        let now = kernel(&p2);
+        Ok(Drift::from_changes(compare(
+            &units(now.as_deref()),
+            &units(Some(&text(&plan.ruleset))),
+        )))
+    });
     mock.expect_verify().returning(move |rs| {
         let now = kernel(&p);
         Ok(Drift::from_changes(compare(

@@ -109,6 +109,12 @@ fn apply_writes_what_plan_compared_without_reading_again() {
     assert_eq!(snapshot.content, None, "zt owned nothing before");
     assert!(b.kernel.contains(&"web-80".to_owned()));
     assert!(b.verify(&ruleset(80)).unwrap().is_empty());
+    assert!(b.verify_applied(&plan).unwrap().is_empty());
+    assert_eq!(b.reads, 3, "verify_applied reads, and compiles nothing");
+    assert_eq!(
+        b.artifact(&plan).unwrap().files[0].contents,
+        b.kernel.join("\n")
+    );
 }
 
 #[test]
@@ -141,12 +147,7 @@ fn rollback_restores_the_snapshot_and_a_plan_without_states_is_applied_afresh() 
     b.rollback(&snapshot).unwrap();
     assert_eq!(b.kernel, installed);
 
-    let bare = Plan::new(
-        "names",
-        ruleset(82),
-        Artifact::default(),
-        second.diff.clone(),
-    );
+    let bare = Plan::new("names", ruleset(82), second.diff.clone());
     b.apply(&bare).unwrap();
     assert!(b.kernel.contains(&"web-82".to_owned()));
 }
