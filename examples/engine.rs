@@ -64,11 +64,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         restored.map_or_else(|| "-".to_owned(), |a| a.applied_at.to_string())
     );
     let again = engine.apply(&policy(6379)?, ApplyOptions::default())?;
-    println!("the same policy again changed the kernel: {}", again.changed);
+    println!(
+        "the same policy again changed the kernel: {}",
+        again.changed
+    );
 
     // A confirmation deadline needs a watchdog that outlives the process (the zt command
     // starts one); without it the engine refuses before touching anything.
-    match engine.apply(&policy(6381)?, ApplyOptions::confirm_within(Duration::from_secs(30))) {
+    match engine.apply(
+        &policy(6381)?,
+        ApplyOptions::confirm_within(Duration::from_secs(30)),
+    ) {
         Err(e @ EngineError::NoWatchdog) => println!("refused as expected: {e}"),
         other => return Err(format!("expected a refusal, got {other:?}").into()),
     }

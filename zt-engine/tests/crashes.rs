@@ -9,10 +9,8 @@
 
 mod common;
 
-use common::{Host, kernel, policy, text};
-use std::os::unix::process::ExitStatusExt;
+use common::{Host, policy};
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 use zt_engine::state::StateDir;
 use zt_engine::{ApplyOptions, Watchdog};
@@ -63,102 +61,108 @@ fn fault_injection_is_built_in() {
     eprintln!("skipping the crash tests: built without `fault-injection`");
 }
 
-/// Every step boundary of the transaction, whether the kernel holds b after a death there,
-/// and whether an intent is left for recovery.
 #[cfg(feature = "fault-injection")]
-const STEPS: [(&str, Kernel, bool); 10] = [
-    ("locked", Kernel::A, false),
-    ("planned", Kernel::A, false),
-    ("intent-recorded", Kernel::A, true),
-    ("armed", Kernel::A, true),
-    ("mock-half-written", Kernel::Mix, true),
-    ("committed", Kernel::B, true),
-    ("verified", Kernel::B, true),
-    ("rollback-point-recorded", Kernel::B, true),
-    ("recorded", Kernel::B, true),
-    ("no-such-step", Kernel::B, false),
-];
+mod killed {
+    use super::*;
+    use common::{kernel, text};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Command;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kernel {
-    A,
-    B,
-    Mix,
-}
+    /// Every step boundary of the transaction, whether the kernel holds b after a death there,
+    /// and whether an intent is left for recovery.
+    const STEPS: [(&str, Kernel, bool); 10] = [
+        ("locked", Kernel::A, false),
+        ("planned", Kernel::A, false),
+        ("intent-recorded", Kernel::A, true),
+        ("armed", Kernel::A, true),
+        ("mock-half-written", Kernel::Mix, true),
+        ("committed", Kernel::B, true),
+        ("verified", Kernel::B, true),
+        ("rollback-point-recorded", Kernel::B, true),
+        ("recorded", Kernel::B, true),
+        ("no-such-step", Kernel::B, false),
+    ];
 
-#[cfg(feature = "fault-injection")]
-#[test]
-fn an_apply_killed_at_every_step_is_completed_or_undone_by_the_next_command() {
-    for (step, holds, intent_left) in STEPS {
-        let host = Host::new(&format!("crash-{step}"));
-        let (a, b) = (policy("a"), policy("b"));
-        host.engine().apply(&a, ApplyOptions::default()).unwrap();
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Kernel {
+        A,
+        B,
+        Mix,
+    }
 
-        let mut child = Command::new(std::env::current_exe().unwrap());
-        child
-            .args([
-                "the_child_applies",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(DIR, &host.dir)
-            .env("ZT_FAULT", step);
-        if step == "armed" {
-            child.env(CONFIRM, "1");
-        }
-        let out = child.output().unwrap();
-        let killed = out.status.signal() == Some(libc::SIGKILL);
-        assert_eq!(
-            killed,
-            step != "no-such-step",
-            "{step}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    #[test]
+    fn an_apply_killed_at_every_step_is_completed_or_undone_by_the_next_command() {
+        for (step, holds, intent_left) in STEPS {
+            let host = Host::new(&format!("crash-{step}"));
+            let (a, b) = (policy("a"), policy("b"));
+            host.engine().apply(&a, ApplyOptions::default()).unwrap();
 
-        let now = kernel(&host.kernel());
-        let expected = match holds {
-            Kernel::A => Some(text(&a.policy.ruleset())),
-            Kernel::B => Some(text(&b.policy.ruleset())),
-            Kernel::Mix => now.clone().filter(|k| k.ends_with("half-written\n")),
-        };
-        assert_eq!(
-            now, expected,
-            "{step}: what the kernel holds after the death"
-        );
-        assert_eq!(host.record("intent.json").is_some(), intent_left, "{step}");
-
-        // The next command that changes anything recovers first; this one is a rollback, so
-        // it then undoes whichever apply stands: b's (back to a), or a's (back to nothing).
-        let mut engine = host.engine();
-        let restored = engine.rollback().unwrap();
-        assert!(host.record("intent.json").is_none(), "{step}");
-        let trail = host.trail();
-        let recovered = trail.iter().find(|l| l["command"] == "recover");
-        if holds == Kernel::B {
-            assert_eq!(restored.map(|r| r.sha256), Some(a.sha256.clone()), "{step}");
+            let mut child = Command::new(std::env::current_exe().unwrap());
+            child
+                .args([
+                    "the_child_applies",
+                    "--exact",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(DIR, &host.dir)
+                .env("ZT_FAULT", step);
+            if step == "armed" {
+                child.env(CONFIRM, "1");
+            }
+            let out = child.output().unwrap();
+            let killed = out.status.signal() == Some(libc::SIGKILL);
             assert_eq!(
-                kernel(&host.kernel()),
-                Some(text(&a.policy.ruleset())),
-                "{step}"
+                killed,
+                step != "no-such-step",
+                "{step}: {}",
+                String::from_utf8_lossy(&out.stderr)
             );
-        } else {
-            assert_eq!(restored, None, "{step}: a's apply undone");
-            assert_eq!(kernel(&host.kernel()), None, "{step}");
-        }
-        match (intent_left, holds) {
-            (false, _) => assert!(recovered.is_none(), "{step}"),
-            (true, Kernel::B) => assert_eq!(recovered.unwrap()["result"], "applied", "{step}"),
-            (true, Kernel::A) => assert_eq!(recovered.unwrap()["result"], "not-applied"),
-            (true, Kernel::Mix) => {
-                let line = recovered.unwrap();
-                assert_eq!(line["result"], "not-applied", "{step}");
-                assert!(
-                    line["error"].as_str().unwrap().contains("in part"),
+
+            let now = kernel(&host.kernel());
+            let expected = match holds {
+                Kernel::A => Some(text(&a.policy.ruleset())),
+                Kernel::B => Some(text(&b.policy.ruleset())),
+                Kernel::Mix => now.clone().filter(|k| k.ends_with("half-written\n")),
+            };
+            assert_eq!(
+                now, expected,
+                "{step}: what the kernel holds after the death"
+            );
+            assert_eq!(host.record("intent.json").is_some(), intent_left, "{step}");
+
+            // The next command that changes anything recovers first; this one is a rollback, so
+            // it then undoes whichever apply stands: b's (back to a), or a's (back to nothing).
+            let mut engine = host.engine();
+            let restored = engine.rollback().unwrap();
+            assert!(host.record("intent.json").is_none(), "{step}");
+            let trail = host.trail();
+            let recovered = trail.iter().find(|l| l["command"] == "recover");
+            if holds == Kernel::B {
+                assert_eq!(restored.map(|r| r.sha256), Some(a.sha256.clone()), "{step}");
+                assert_eq!(
+                    kernel(&host.kernel()),
+                    Some(text(&a.policy.ruleset())),
                     "{step}"
                 );
+            } else {
+                assert_eq!(restored, None, "{step}: a's apply undone");
+                assert_eq!(kernel(&host.kernel()), None, "{step}");
             }
+            match (intent_left, holds) {
+                (false, _) => assert!(recovered.is_none(), "{step}"),
+                (true, Kernel::B) => assert_eq!(recovered.unwrap()["result"], "applied", "{step}"),
+                (true, Kernel::A) => assert_eq!(recovered.unwrap()["result"], "not-applied"),
+                (true, Kernel::Mix) => {
+                    let line = recovered.unwrap();
+                    assert_eq!(line["result"], "not-applied", "{step}");
+                    assert!(
+                        line["error"].as_str().unwrap().contains("in part"),
+                        "{step}"
+                    );
+                }
+            }
+            assert!(host.record("pending.json").is_none(), "{step}");
         }
-        assert!(host.record("pending.json").is_none(), "{step}");
     }
 }
