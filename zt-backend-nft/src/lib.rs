@@ -208,22 +208,17 @@ impl<K: Kernel> Driver for NftBackend<K> {
         }
     }
 
-    /// One transaction that replaces the table (creating it first if missing, so the delete in
-    /// the same batch cannot fail), or deletes it. Rules and set elements the new table keeps
-    /// keep their counters.
-    fn write(&mut self, from: &Option<LowTable>, to: &Option<LowTable>) -> Result<(), Error> {
-        let Some(to) = to else {
-            return Ok(self.kernel.replace(&self.table, None)?);
-        };
-        match from {
-            Some(from) => {
-                let mut to = to.clone();
-                compare::carry_counters(from, &mut to);
-                self.kernel.replace(&self.table, Some(&to))?;
-            }
-            None => self.kernel.replace(&self.table, Some(to))?,
+    /// Rules and set elements the new table keeps keep their counters.
+    fn carry(&self, current: &Option<LowTable>, desired: &mut Option<LowTable>) {
+        if let (Some(current), Some(desired)) = (current, desired) {
+            compare::carry_counters(current, desired);
         }
-        Ok(())
+    }
+
+    /// One transaction that replaces the table (creating it first if missing, so the delete in
+    /// the same batch cannot fail), or deletes it.
+    fn write(&mut self, _: &Option<LowTable>, to: &Option<LowTable>) -> Result<(), Error> {
+        Ok(self.kernel.replace(&self.table, to.as_ref())?)
     }
 
     /// The `nft -f` script of the table `ruleset` compiles to (it replaces the whole table,

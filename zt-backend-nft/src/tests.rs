@@ -191,6 +191,58 @@ fn status_sums_counters_per_policy_rule_across_set_elements() {
 }
 
 #[test]
+fn an_apply_keeps_the_counters_of_what_it_keeps_and_a_rollback_puts_the_old_ones_back() {
+    let mut b = NftBackend::with_kernel(Memory::default());
+    let first = b.plan(&large_ruleset()).unwrap();
+    b.apply(&first).unwrap();
+    let count = |b: &NftBackend<Memory>, name: &str| {
+        b.kernel.tables["zt"]
+            .sets
+            .iter()
+            .flat_map(|s| &s.elements)
+            .filter(|e| e.comment.as_deref() == Some(name))
+            .flat_map(|e| &e.exprs)
+            .map(|x| match x {
+                low::LowExpr::Counter { packets, .. } => *packets,
+                _ => 0,
+            })
+            .sum::<u64>()
+    };
+    for set in &mut b.kernel.tables.get_mut("zt").unwrap().sets {
+        for e in &mut set.elements {
+            e.exprs = vec![low::LowExpr::Counter {
+                packets: 5,
+                bytes: 300,
+            }];
+        }
+    }
+    // svc-4 moves to another port; svc-3 stays as it is.
+    let mut changed = PolicyBuilder::new();
+    for i in 0..40u16 {
+        let port = if i == 4 { 20000 } else { 10000 + i };
+        let mut r = RuleBuilder::egress(&format!("svc-{i}"))
+            .uid(2000 + u32::from(i % 5))
+            .port(port);
+        if i % 3 == 0 {
+            r = r.to_host(&format!("10.0.{i}.0/24")).to_host("fd00::/64");
+        }
+        changed = changed.rule(r.allow());
+    }
+    changed = changed.rule(RuleBuilder::egress("deny-rest").uid(2000).deny().log(true));
+    let changed = changed.build(&resolver()).unwrap().policy.ruleset();
+    let plan = b.plan(&changed).unwrap();
+    let snapshot = b.apply(&plan).unwrap();
+    assert_eq!(
+        count(&b, "svc-3"),
+        10,
+        "kept (an IPv4 and an IPv6 element), with its counters"
+    );
+    assert_eq!(count(&b, "svc-4"), 0, "replaced, counted afresh");
+    b.rollback(&snapshot).unwrap();
+    assert_eq!(count(&b, "svc-4"), 5, "the snapshot's counters are back");
+}
+
+#[test]
 fn a_missing_cgroup_is_refused_naming_the_rule() {
     let rs = PolicyBuilder::new()
         .rule(

@@ -23,17 +23,17 @@
 //! The `zt` command is a shell over it; so is the fleet agent. Its state directory is the
 //! `zt` command's (`/var/lib/zt` by default), so both see the same records, lock and trail.
 //!
-//! ```no_run
-//! use zt_engine::{ApplyOptions, Engine, PolicyFile};
-//! use zt_core::SystemResolver;
+//! ```
+//! use zt_core::{Backend, SystemResolver};
+//! use zt_engine::{ApplyOptions, Engine, EngineError, PolicyFile};
 //!
-//! # fn main() -> Result<(), zt_engine::EngineError> {
-//! let backend = Box::new(zt_core::MockBackend::new()); // e.g. zt_backend_nft::NftBackend::new()
-//! let policy = PolicyFile::read_for_change("/etc/zt/rules.yaml".as_ref(), &SystemResolver::new())?;
-//! let outcome = Engine::open("/var/lib/zt", backend)?.apply(&policy, ApplyOptions::default())?;
-//! println!("{}", outcome.plan.diff.summary());
-//! # Ok(())
-//! # }
+//! /// Apply the host's policy file with `backend` (`Box::new(NftBackend::new())`, say).
+//! fn apply(backend: Box<dyn Backend>) -> Result<(), EngineError> {
+//!     let policy = PolicyFile::read_for_change("/etc/zt/rules.yaml".as_ref(), &SystemResolver::new())?;
+//!     let outcome = Engine::open("/var/lib/zt", backend)?.apply(&policy, ApplyOptions::default())?;
+//!     println!("{}", outcome.plan.diff.summary());
+//!     Ok(())
+//! }
 //! ```
 //!
 //! Every command returns a typed outcome, and every failure an [`EngineError`] whose

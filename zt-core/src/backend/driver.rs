@@ -41,6 +41,13 @@ pub trait Driver {
     /// so this may read the host, never the objects zt owns.
     fn desired(&self, ruleset: &Ruleset) -> Result<Self::State, Error>;
 
+    /// Give `desired` what it keeps of `current` when it replaces it (the counters of rules
+    /// and set elements that stay, say), before the plan is made: then a write carries them
+    /// without a copy of the table. By default nothing.
+    fn carry(&self, current: &Self::State, desired: &mut Self::State) {
+        let _ = (current, desired);
+    }
+
     /// The state of owning nothing (what a flush leaves).
     fn nothing(&self) -> Self::State;
 
@@ -116,8 +123,9 @@ impl<D: Driver> Backend for D {
 
     fn plan(&mut self, ruleset: &Ruleset) -> Result<Plan, Error> {
         self.supports().check(D::NAME, ruleset)?;
-        let desired = self.desired(ruleset)?;
+        let mut desired = self.desired(ruleset)?;
         let current = self.read()?;
+        self.carry(&current, &mut desired);
         let diff = Diff {
             changes: self.diff(&current, &desired),
         };
@@ -152,8 +160,10 @@ impl<D: Driver> Backend for D {
             Some(t) => (&t.current, &t.desired),
             None => {
                 self.supports().check(D::NAME, &plan.ruleset)?;
-                let desired = self.desired(&plan.ruleset)?;
-                fresh = (self.read()?, desired);
+                let mut desired = self.desired(&plan.ruleset)?;
+                let current = self.read()?;
+                self.carry(&current, &mut desired);
+                fresh = (current, desired);
                 (&fresh.0, &fresh.1)
             }
         };
