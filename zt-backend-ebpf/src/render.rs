@@ -39,7 +39,8 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use zt_core::ruleset::names;
+use zt_core::policy::{AddressSetParts, PortRangeParts, RuleMatchParts};
+use zt_core::ruleset::{EntryParts, names};
 use zt_core::{Addresses, CgroupPath, Hook, Identity, Matcher, Protocol, Ruleset, Unit, Verdict};
 
 /// Largest port range expanded into exact-port entries; larger ranges get a range group.
@@ -268,44 +269,59 @@ pub fn render(ruleset: &Ruleset, cgroups: &dyn CgroupIds) -> Result<Rendered, Eb
     let mut default = None;
     let mut default_logs = false;
     for (i, entry) in ruleset.entries().iter().enumerate() {
+        let EntryParts {
+            name,
+            // Told apart by their matchers.
+            origin: _,
+            hook,
+            matcher,
+            log,
+            verdict,
+        } = entry.parts();
         let index = u32::try_from(i).unwrap_or(u32::MAX);
         let rule = RuleRef {
             index,
-            log: entry.log().is_some(),
+            log: log.is_some(),
         };
-        match entry.matcher() {
+        match matcher {
             Matcher::Rule(m) => {
-                if entry.hook() == Hook::Ingress {
+                if hook == Hook::Ingress {
                     return Err(EbpfError::Unsupported {
-                        rule: entry.name().to_owned(),
+                        rule: name.to_owned(),
                         reason: INGRESS_REASON.to_owned(),
                     });
                 }
-                let Some(verdict) = entry.verdict() else {
+                let Some(verdict) = verdict else {
                     continue;
                 };
-                check_index(index, entry.name())?;
+                check_index(index, name)?;
                 let effect = Effect::from(verdict);
                 rules.push(RuleInfo {
                     index,
-                    name: entry.name().to_owned(),
+                    name: name.to_owned(),
                     effect,
                     log: rule.log,
                 });
-                let transports: &'static [Transport] = match m.protocol {
+                let RuleMatchParts {
+                    identity,
+                    peers,
+                    ports,
+                    protocol,
+                } = m.parts();
+                let transports: &'static [Transport] = match protocol {
                     Protocol::Tcp => &[Transport::Tcp],
                     Protocol::Udp => &[Transport::Udp],
                     Protocol::Both => &[Transport::Tcp, Transport::Udp],
                     Protocol::Any => &[Transport::Tcp, Transport::Udp, Transport::Other],
                     Protocol::Icmp => {
                         return Err(EbpfError::Unsupported {
-                            rule: entry.name().to_owned(),
+                            rule: name.to_owned(),
                             reason: ICMP_REASON.to_owned(),
                         });
                     }
                 };
-                let (kind, identity) = identity_key(&m.identity, entry.name(), cgroups)?;
-                for ports in port_parts(&m.ports) {
+                let (kind, identity) = identity_key(identity, name, cgroups)?;
+                for ports in port_parts(ports) {
                     items.push(Item {
                         rule,
                         effect,
@@ -313,15 +329,15 @@ pub fn render(ruleset: &Ruleset, cgroups: &dyn CgroupIds) -> Result<Rendered, Eb
                         identity,
                         transports,
                         ports,
-                        peers: &m.peers,
+                        peers,
                     });
                 }
             }
             // The last entry: everything, on both hooks.
-            Matcher::All => match entry.verdict() {
+            Matcher::All => match verdict {
                 None => default_logs = true,
                 Some(verdict) => {
-                    check_index(index, entry.name())?;
+                    check_index(index, name)?;
                     let effect = Effect::from(verdict);
                     let rule = RuleRef {
                         index,
@@ -329,7 +345,7 @@ pub fn render(ruleset: &Ruleset, cgroups: &dyn CgroupIds) -> Result<Rendered, Eb
                     };
                     rules.push(RuleInfo {
                         index,
-                        name: entry.name().to_owned(),
+                        name: name.to_owned(),
                         effect,
                         log: rule.log,
                     });
@@ -408,8 +424,8 @@ fn identity_key(
 ) -> Result<(IdentityKind, u64), EbpfError> {
     Ok(match identity {
         Identity::Any => (IdentityKind::Any, 0),
-        Identity::User { uid, .. } => (IdentityKind::Uid, u64::from(*uid)),
-        Identity::Group { gid, .. } => (IdentityKind::Gid, u64::from(*gid)),
+        Identity::User { uid, name: _ } => (IdentityKind::Uid, u64::from(*uid)),
+        Identity::Group { gid, name: _ } => (IdentityKind::Gid, u64::from(*gid)),
         Identity::Cgroup(path) => {
             let level = u8::try_from(path.level()).map_err(|_| EbpfError::Unsupported {
                 rule: rule.to_owned(),
@@ -434,10 +450,11 @@ fn port_parts(ports: &zt_core::PortSet) -> Vec<PortPart> {
     let mut exact = Vec::new();
     let mut parts = Vec::new();
     for r in ranges {
-        if u32::from(r.last()) - u32::from(r.first()) < EXPAND_PORTS_MAX {
-            exact.extend(r.first()..=r.last());
+        let PortRangeParts { first, last } = r.parts();
+        if u32::from(last) - u32::from(first) < EXPAND_PORTS_MAX {
+            exact.extend(first..=last);
         } else {
-            parts.push(PortPart::Range(r.first(), r.last()));
+            parts.push(PortPart::Range(first, last));
         }
     }
     if !exact.is_empty() {
@@ -540,11 +557,12 @@ fn target(
     }
     let mut first: BTreeMap<(u8, IpNet), RuleRef> = BTreeMap::new();
     for (rule, peers) in contributions {
-        let v4 = match peers.v4() {
+        let AddressSetParts { v4, v6 } = peers.parts();
+        let v4 = match v4 {
             Addresses::All => vec![IpNet::V4(Ipv4Net::default())],
             Addresses::Only(nets) => nets.iter().map(|&n| IpNet::V4(n)).collect(),
         };
-        let v6 = match peers.v6() {
+        let v6 = match v6 {
             Addresses::All => vec![IpNet::V6(Ipv6Net::default())],
             Addresses::Only(nets) => nets.iter().map(|&n| IpNet::V6(n)).collect(),
         };

@@ -21,9 +21,11 @@ use crate::model::{
 };
 use foldhash::HashMap;
 use ipnet::IpNet;
-use zt_core::policy::{Identity, Protocol};
-use zt_core::ruleset::{Hook as EntryHook, ICMPV6_LINK_TYPES, LogSpec, Matcher, Origin};
-use zt_core::{Entry, RuleMatch, Ruleset, Verdict};
+use zt_core::policy::{AddressSetParts, Identity, PortRangeParts, Protocol, RuleMatchParts};
+use zt_core::ruleset::{
+    EntryParts, Hook as EntryHook, ICMPV6_LINK_TYPES, LogSpec, LogSpecParts, Matcher, Origin,
+};
+use zt_core::{RuleMatch, Ruleset, Verdict};
 
 /// Runs with fewer tuples than this stay plain rules: they are cheap to walk and easier to read.
 pub const SET_MIN_TUPLES: usize = 4;
@@ -53,26 +55,33 @@ fn family(n: &IpNet) -> Family {
 
 /// Every tuple of a rule's match.
 fn tuples(m: &RuleMatch) -> Vec<Tuple<'_>> {
+    let RuleMatchParts {
+        identity,
+        peers,
+        ports,
+        protocol,
+    } = m.parts();
+    let AddressSetParts { v4, v6 } = peers.parts();
     // (family restriction, network) pairs.
     let mut places: Vec<(Option<Family>, Option<IpNet>)> = Vec::new();
-    if m.peers.is_any() {
-        if m.protocol == Protocol::Icmp {
+    if peers.is_any() {
+        if protocol == Protocol::Icmp {
             places.extend([(Some(Family::V4), None), (Some(Family::V6), None)]);
         } else {
             places.push((None, None));
         }
     } else {
-        match m.peers.v4().nets() {
+        match v4.nets() {
             None => places.push((Some(Family::V4), None)),
             Some(nets) => places.extend(nets.iter().map(|&n| (Some(Family::V4), Some(n.into())))),
         }
-        match m.peers.v6().nets() {
+        match v6.nets() {
             None => places.push((Some(Family::V6), None)),
             Some(nets) => places.extend(nets.iter().map(|&n| (Some(Family::V6), Some(n.into())))),
         }
     }
     let protos = |fam: Option<Family>| -> &'static [Option<L4>] {
-        match m.protocol {
+        match protocol {
             Protocol::Any => &[None],
             Protocol::Tcp => &[Some(L4::Tcp)],
             Protocol::Udp => &[Some(L4::Udp)],
@@ -83,14 +92,14 @@ fn tuples(m: &RuleMatch) -> Vec<Tuple<'_>> {
             },
         }
     };
-    let ranges = m.ports.ranges();
+    let ranges = ports.ranges();
     let mut out = Vec::with_capacity(places.len() * ranges.map_or(1, <[_]>::len));
     for (fam, net) in places {
         let fam_of_place = fam.or(net.as_ref().map(family));
         for &l4 in protos(fam_of_place) {
             let mut push = |ports| {
                 out.push(Tuple {
-                    identity: &m.identity,
+                    identity,
                     family: if net.is_some() { None } else { fam },
                     net,
                     l4,
@@ -99,7 +108,10 @@ fn tuples(m: &RuleMatch) -> Vec<Tuple<'_>> {
             };
             match ranges {
                 None => push(None),
-                Some(r) => r.iter().for_each(|x| push(Some((x.first(), x.last())))),
+                Some(r) => r.iter().for_each(|x| {
+                    let PortRangeParts { first, last } = x.parts();
+                    push(Some((first, last)));
+                }),
             }
         }
     }
@@ -111,8 +123,8 @@ fn tuple_stmts(t: &Tuple, dir: Dir) -> Vec<Stmt> {
     let mut s = Vec::with_capacity(4);
     match t.identity {
         Identity::Any => {}
-        Identity::User { uid, .. } => s.push(Stmt::SkUid(*uid)),
-        Identity::Group { gid, .. } => s.push(Stmt::SkGid(*gid)),
+        Identity::User { uid, name: _ } => s.push(Stmt::SkUid(*uid)),
+        Identity::Group { gid, name: _ } => s.push(Stmt::SkGid(*gid)),
         Identity::Cgroup(p) => s.push(Stmt::Cgroup {
             level: u32::try_from(p.level()).unwrap_or(u32::MAX),
             path: p.as_str().to_owned(),
@@ -158,8 +170,8 @@ fn keyed(t: &Tuple, dir: Dir) -> Option<(Shape, Vec<Value>)> {
     };
     match t.identity {
         Identity::Any => {}
-        Identity::User { uid, .. } => push(Field::SkUid, Value::Id(*uid)),
-        Identity::Group { gid, .. } => push(Field::SkGid, Value::Id(*gid)),
+        Identity::User { uid, name: _ } => push(Field::SkUid, Value::Id(*uid)),
+        Identity::Group { gid, name: _ } => push(Field::SkGid, Value::Id(*gid)),
         Identity::Cgroup(_) => return None,
     }
     if let Some(n) = t.net {
@@ -430,6 +442,12 @@ fn hooks(h: EntryHook) -> &'static [Hook] {
     }
 }
 
+/// A rate-limited log statement.
+fn log_stmts(log: &LogSpec) -> Vec<Stmt> {
+    let LogSpecParts { prefix, rate } = log.parts();
+    vec![Stmt::Limit(rate), Stmt::Log(prefix.as_str().to_owned())]
+}
+
 /// Consecutive numbers grouped into ranges: [130..=136, 143].
 fn ranges(types: &[u8]) -> Vec<(u8, u8)> {
     let mut out: Vec<(u8, u8)> = Vec::new();
@@ -464,10 +482,7 @@ impl<'a> Compiler<'a> {
             Verdict::Drop => "zt-log-drop",
             Verdict::Reject => "zt-log-reject",
         };
-        let log_stmts = vec![
-            Stmt::Limit(log.rate),
-            Stmt::Log(log.prefix.as_str().to_owned()),
-        ];
+        let log_stmts = log_stmts(log);
         let mut name = base.to_owned();
         for n in 2.. {
             match self.helpers.iter().find(|c| c.name == name) {
@@ -520,8 +535,8 @@ impl<'a> Compiler<'a> {
     }
 
     /// The statements that end a rule with an entry's verdict (and its log, if any).
-    fn verdict(&mut self, e: &Entry, v: Verdict) -> Vec<Stmt> {
-        if let Some(log) = e.log() {
+    fn verdict(&mut self, log: Option<&LogSpec>, v: Verdict) -> Vec<Stmt> {
+        if let Some(log) = log {
             return vec![Stmt::Jump(self.log_chain(log, v))];
         }
         vec![match v {
@@ -563,14 +578,21 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn policy_rule(&mut self, e: &'a Entry, m: &'a RuleMatch, v: Verdict) {
-        let verdict = self.verdict(e, v);
+    fn policy_rule(
+        &mut self,
+        name: &'a str,
+        hook: EntryHook,
+        log: Option<&LogSpec>,
+        m: &'a RuleMatch,
+        v: Verdict,
+    ) {
+        let verdict = self.verdict(log, v);
         let ts = tuples(m);
-        for &h in hooks(e.hook()) {
+        for &h in hooks(hook) {
             let dir = dir_of(h);
             let i = hook_index(h);
             let joined = match &mut self.runs[i] {
-                Some(run) if run.verdict == verdict => run.add(e.name(), &ts, dir),
+                Some(run) if run.verdict == verdict => run.add(name, &ts, dir),
                 _ => false,
             };
             if joined {
@@ -578,9 +600,9 @@ impl<'a> Compiler<'a> {
             }
             self.close(h);
             let mut run = Run::new(verdict.clone());
-            if !run.add(e.name(), &ts, dir) {
+            if !run.add(name, &ts, dir) {
                 // Not keyable (a cgroup, or a single-field match): a run of its own, plain.
-                run.rules.push((e.name(), ts.clone()));
+                run.rules.push((name, ts.clone()));
                 run.tuples = 0;
                 self.runs[i] = Some(run);
                 self.close(h);
@@ -590,8 +612,15 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn own(&mut self, e: &Entry, v: Option<Verdict>) {
-        for &h in hooks(e.hook()) {
+    fn own(
+        &mut self,
+        name: &str,
+        hook: EntryHook,
+        matcher: &Matcher,
+        log: Option<&LogSpec>,
+        v: Option<Verdict>,
+    ) {
+        for &h in hooks(hook) {
             self.close(h);
         }
         let tail = |c: &mut Compiler| -> Vec<Stmt> {
@@ -602,7 +631,7 @@ impl<'a> Compiler<'a> {
                 None => Vec::new(),
             }
         };
-        let matches: Vec<Vec<Stmt>> = match e.matcher() {
+        let matches: Vec<Vec<Stmt>> = match matcher {
             Matcher::CtInvalid => vec![vec![Stmt::CtState(CtStates::Invalid)]],
             Matcher::CtEstablished => vec![vec![Stmt::CtState(CtStates::EstablishedRelated)]],
             Matcher::Loopback => vec![vec![Stmt::IifLoopback]],
@@ -614,15 +643,19 @@ impl<'a> Compiler<'a> {
                 .ranges()
                 .unwrap_or(&[])
                 .iter()
-                .map(|r| vec![Stmt::Port(L4::Tcp, Dir::Dst, r.first(), r.last())])
+                .map(|r| {
+                    let PortRangeParts { first, last } = r.parts();
+                    vec![Stmt::Port(L4::Tcp, Dir::Dst, first, last)]
+                })
                 .collect(),
             Matcher::SshReplies(p) => p
                 .ranges()
                 .unwrap_or(&[])
                 .iter()
                 .map(|r| {
+                    let PortRangeParts { first, last } = r.parts();
                     vec![
-                        Stmt::Port(L4::Tcp, Dir::Src, r.first(), r.last()),
+                        Stmt::Port(L4::Tcp, Dir::Src, first, last),
                         Stmt::CtState(CtStates::Established),
                     ]
                 })
@@ -630,18 +663,16 @@ impl<'a> Compiler<'a> {
             Matcher::All => vec![Vec::new()],
             Matcher::Rule(_) => Vec::new(),
         };
-        let log = e
-            .log()
-            .map(|l| vec![Stmt::Limit(l.rate), Stmt::Log(l.prefix.as_str().to_owned())]);
+        let log = log.map(log_stmts);
         let tail = tail(self);
-        for &h in hooks(e.hook()) {
+        for &h in hooks(hook) {
             for m in &matches {
                 let mut stmts = m.clone();
                 if let Some(l) = &log {
                     stmts.extend(l.iter().cloned());
                 }
                 stmts.extend(tail.iter().cloned());
-                self.plain(h, stmts, e.name());
+                self.plain(h, stmts, name);
             }
         }
     }
@@ -659,9 +690,17 @@ pub fn compile(ruleset: &Ruleset, name: &str) -> Table {
         next_set: 0,
     };
     for e in ruleset.entries() {
-        match (e.origin(), e.matcher(), e.verdict()) {
-            (Origin::Rule(_), Matcher::Rule(m), Some(v)) => c.policy_rule(e, m, v),
-            _ => c.own(e, e.verdict()),
+        let EntryParts {
+            name,
+            origin,
+            hook,
+            matcher,
+            log,
+            verdict,
+        } = e.parts();
+        match (origin, matcher, verdict) {
+            (Origin::Rule(_), Matcher::Rule(m), Some(v)) => c.policy_rule(name, hook, log, m, v),
+            _ => c.own(name, hook, matcher, log, verdict),
         }
     }
     c.close(Hook::Output);

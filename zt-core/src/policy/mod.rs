@@ -4,6 +4,29 @@
 //! so every value in it is one every backend can render: names are safe in comments and
 //! logs, ports and addresses are normalized, users and groups are numeric. Its fields are
 //! therefore read-only.
+//!
+//! ## A new field cannot go unnoticed
+//!
+//! The structs of the policy and of the [`Ruleset`] are `#[non_exhaustive]` or have private
+//! fields, so no code outside zt-core builds one (only validation does) or destructures one
+//! with a pattern that names every field. Every reader must handle every field: validation,
+//! the shadow search, the evaluator, the export to YAML, the ruleset's display and each
+//! backend's compiler. Inside zt-core they destructure the structs themselves, naming every
+//! field (`field: _` for one they deliberately ignore) and never writing `..`.
+//!
+//! Outside zt-core, Rust only allows a `#[non_exhaustive]` struct to be destructured *with*
+//! `..`, which is exactly the pattern that lets a new field pass unnoticed. So each struct a
+//! backend reads field by field offers a `parts()` view: a plain struct of its fields,
+//! borrowed, built inside zt-core by a full destructure ([`RuleMatch::parts`],
+//! [`AddressSet::parts`], [`PortRange::parts`], [`LogRate::parts`],
+//! [`crate::Entry::parts`], [`crate::ruleset::LogSpec::parts`]). The views are not
+//! `#[non_exhaustive]`, and every compiler destructures them without `..`. A field added to
+//! `RuleMatch` then fails to compile in `RuleMatch::parts`; once added to the view, it fails
+//! in every backend that has not said what it does with it. A view can be built by anyone,
+//! which is harmless: nothing turns a view back into the struct.
+//!
+//! Enums stay exhaustive for the same reason: a `match` outside zt-core then fails to compile
+//! on a new variant instead of falling into a wildcard arm.
 
 mod address;
 mod builder;
@@ -18,14 +41,16 @@ mod short_list;
 mod unique;
 mod validate;
 
-pub use address::{AddressSet, Addresses, Family};
+pub use address::{AddressSet, AddressSetParts, Addresses, Family};
 pub use builder::{PolicyBuilder, RuleBuilder};
 pub use identity::{CgroupPath, Identity};
-pub use port::{PortRange, PortSet};
-pub use rule::{Action, Direction, MAX_RULE_NAME, Protocol, Rule, RuleMatch, RuleName};
+pub use port::{PortRange, PortRangeParts, PortSet};
+pub use rule::{
+    Action, Direction, MAX_RULE_NAME, Protocol, Rule, RuleMatch, RuleMatchParts, RuleName,
+};
 pub use settings::{
     ALLOWED_LOG_PREFIX, DEFAULT_LOG_PREFIX, DefaultPolicy, LogPrefix, LogPrefixError, LogRate,
-    MAX_LOG_PREFIX, RateUnit, Settings,
+    LogRateParts, MAX_LOG_PREFIX, RateUnit, Settings,
 };
 pub use short_list::ShortList;
 

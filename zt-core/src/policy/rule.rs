@@ -169,7 +169,26 @@ impl fmt::Display for RuleName {
 }
 
 /// What a rule matches. Its ruleset entry reads it from the rule (see [`crate::RuleRef`]).
+///
+/// Closed (see [the policy module](super#a-new-field-cannot-go-unnoticed)): outside
+/// zt-core it is read through [`RuleMatch::parts`]. The fields stay public to read one of them
+/// where only that one matters (a check for cgroup rules, say); a compiler destructures the
+/// parts.
+///
+/// Only validation makes one, so its values are normalized; a literal does not compile:
+///
+/// ```compile_fail
+/// use zt_core::{AddressSet, Identity, PortSet, Protocol, RuleMatch};
+///
+/// let m = RuleMatch {
+///     identity: Identity::Any,
+///     peers: AddressSet::any(),
+///     ports: PortSet::any(),
+///     protocol: Protocol::Tcp,
+/// };
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
 pub struct RuleMatch {
     /// The sender (always `Any` for ingress).
     pub identity: Identity,
@@ -181,20 +200,99 @@ pub struct RuleMatch {
     pub protocol: Protocol,
 }
 
+/// Every field of a [`RuleMatch`], borrowed: how code outside zt-core reads a match.
+///
+/// Deliberately not `#[non_exhaustive]`: a backend's compiler writes
+/// `let RuleMatchParts { identity, peers, ports, protocol } = m.parts();`, so a field added
+/// here fails to compile in every compiler until it handles it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuleMatchParts<'a> {
+    /// The sender (always `Any` for ingress).
+    pub identity: &'a Identity,
+    /// Destination addresses (egress) or source addresses (ingress).
+    pub peers: &'a AddressSet,
+    /// Destination ports (egress) or local ports (ingress).
+    pub ports: &'a PortSet,
+    /// Transport protocol.
+    pub protocol: Protocol,
+}
+
+impl RuleMatch {
+    /// Every field, for a destructuring that names them all.
+    ///
+    /// ```
+    /// use zt_core::{Identity, Policy, Protocol, RuleBuilder, RuleMatchParts, StaticResolver};
+    ///
+    /// let rule = RuleBuilder::egress("dns").any_user().port(53).protocol(Protocol::Udp).allow();
+    /// let loaded = Policy::builder().rule(rule).build(&StaticResolver::new())?;
+    /// let RuleMatchParts { identity, peers, ports, protocol } =
+    ///     loaded.policy.rules()[0].matches().parts();
+    /// assert_eq!(
+    ///     (identity, peers.is_any(), ports.to_string(), protocol),
+    ///     (&Identity::Any, true, "53".to_owned(), Protocol::Udp)
+    /// );
+    /// # Ok::<(), zt_core::Error>(())
+    /// ```
+    pub fn parts(&self) -> RuleMatchParts<'_> {
+        // No `..`: a new field must be added to the view.
+        let RuleMatch {
+            identity,
+            peers,
+            ports,
+            protocol,
+        } = self;
+        RuleMatchParts {
+            identity,
+            peers,
+            ports,
+            protocol: *protocol,
+        }
+    }
+
+    /// Whether every packet `other` matches, `self` matches too (on the same hook).
+    pub fn covers(&self, other: &RuleMatch) -> bool {
+        let RuleMatch {
+            identity,
+            peers,
+            ports,
+            protocol,
+        } = self;
+        identity.covers(&other.identity)
+            && protocol.covers(other.protocol)
+            && ports.covers(&other.ports)
+            && peers.covers(&other.peers)
+    }
+
+    /// Whether it matches every packet on its hook: any sender, peer, port and protocol.
+    pub fn matches_everything(&self) -> bool {
+        let RuleMatch {
+            identity,
+            peers,
+            ports,
+            protocol,
+        } = self;
+        *identity == Identity::Any && peers.is_any() && ports.is_any() && *protocol == Protocol::Any
+    }
+}
+
 /// One resolved rule.
+///
+/// Closed: its fields are private, and zt-core's readers of a whole rule (the ruleset, the
+/// export, the shadow search) destructure it naming every field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Rule {
-    pub(super) name: RuleName,
+    pub(crate) name: RuleName,
     /// Stored in place when short (most are a few words), like the name.
-    pub(super) description: Option<ShortStr>,
-    pub(super) direction: Direction,
+    pub(crate) description: Option<ShortStr>,
+    pub(crate) direction: Direction,
     #[serde(flatten)]
-    pub(super) matches: RuleMatch,
-    pub(super) action: Action,
-    pub(super) priority: i32,
-    pub(super) log: bool,
+    pub(crate) matches: RuleMatch,
+    pub(crate) action: Action,
+    pub(crate) priority: i32,
+    pub(crate) log: bool,
     #[serde(skip)]
-    pub(super) provenance: Provenance,
+    pub(crate) provenance: Provenance,
 }
 
 impl Rule {

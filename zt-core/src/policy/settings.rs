@@ -76,7 +76,12 @@ pub enum RateUnit {
 }
 
 /// A log rate limit: at most `count` lines per `unit` (with the kernel's default burst of 5).
+///
+/// Closed (see [the policy module](super#a-new-field-cannot-go-unnoticed)): only
+/// [`LogRate::parse`] makes one, so `count` is always in range; backends read it through
+/// [`LogRate::parts`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LogRate {
     /// Lines per unit, 1..=10000.
     pub count: u32,
@@ -100,30 +105,53 @@ impl LogRate {
             .contains(&count)
             .then_some(Self { count, unit })
     }
+
+    /// Every field, for a destructuring that names them all.
+    pub fn parts(self) -> LogRateParts {
+        // No `..`: a new field must be added to the view.
+        let LogRate { count, unit } = self;
+        LogRateParts { count, unit }
+    }
+}
+
+/// Every field of a [`LogRate`]: how code outside zt-core reads a rate. Not
+/// `#[non_exhaustive]`, so that a field added here fails to compile in every backend that
+/// renders a rate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogRateParts {
+    /// Lines per unit, 1..=10000.
+    pub count: u32,
+    /// The unit.
+    pub unit: RateUnit,
 }
 
 impl fmt::Display for LogRate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let unit = match self.unit {
+        let LogRate { count, unit } = self;
+        let unit = match unit {
             RateUnit::Second => "second",
             RateUnit::Minute => "minute",
             RateUnit::Hour => "hour",
             RateUnit::Day => "day",
         };
-        write!(f, "{}/{unit}", self.count)
+        write!(f, "{count}/{unit}")
     }
 }
 
 /// Global settings, every one resolved to a value.
+///
+/// Closed: its fields are private, and zt-core's readers of all settings (the ruleset, the
+/// export) destructure it naming every field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Settings {
-    pub(super) default_policy: DefaultPolicy,
-    pub(super) log_blocked: bool,
-    pub(super) log_prefix: LogPrefix,
-    pub(super) log_rate: LogRate,
-    pub(super) preserve_ssh: bool,
-    pub(super) ssh_ports: PortSet,
-    pub(super) preserve_established: bool,
+    pub(crate) default_policy: DefaultPolicy,
+    pub(crate) log_blocked: bool,
+    pub(crate) log_prefix: LogPrefix,
+    pub(crate) log_rate: LogRate,
+    pub(crate) preserve_ssh: bool,
+    pub(crate) ssh_ports: PortSet,
+    pub(crate) preserve_established: bool,
 }
 
 /// The log prefix used when the configuration sets none.

@@ -72,11 +72,19 @@ impl Order {
 
 /// Whether `a` matches every packet `b` matches (same direction assumed).
 fn covers(a: &Rule, b: &Rule) -> bool {
-    let (a, b) = (&a.matches, &b.matches);
-    a.identity.covers(&b.identity)
-        && a.protocol.covers(b.protocol)
-        && a.ports.covers(&b.ports)
-        && a.peers.covers(&b.peers)
+    // Only the match decides whether a rule hides another: the search has grouped rules by
+    // direction and ordered them by priority, and the rest does not change what matches.
+    let Rule {
+        name: _,
+        description: _,
+        direction: _,
+        matches,
+        action: _,
+        priority: _,
+        log: _,
+        provenance: _,
+    } = a;
+    matches.covers(&b.matches)
 }
 
 /// The rules of one group, indexed by port span: `find` lists the rules whose span contains a
@@ -180,8 +188,8 @@ enum Key {
 fn key(identity: &Identity) -> Key {
     match identity {
         Identity::Any => Key::Any,
-        Identity::User { uid, .. } => Key::Uid(*uid),
-        Identity::Group { gid, .. } => Key::Gid(*gid),
+        Identity::User { uid, name: _ } => Key::Uid(*uid),
+        Identity::Group { gid, name: _ } => Key::Gid(*gid),
         Identity::Cgroup(p) => Key::Cgroup(p.as_str().into()),
     }
 }

@@ -1,6 +1,6 @@
 //! The ruleset as a readable table: what `zt check` prints and the snapshots record.
 
-use super::{Entry, Hook, Matcher, RuleMatch, Ruleset, Verdict};
+use super::{Entry, Hook, LogSpec, Matcher, RuleMatch, Ruleset, Verdict};
 use crate::policy::Protocol;
 use std::fmt;
 
@@ -37,8 +37,14 @@ impl fmt::Display for RuleMatch {
     /// `uid 1001 (web-user) -> 127.0.0.1/32 tcp/6379`; for ingress rules, whose identity is
     /// always any, [`Entry`]'s table shows `from <sources> <service>` instead.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let service = service(self.protocol, &self.ports);
-        write!(f, "{} -> {} {service}", self.identity, self.peers)
+        let RuleMatch {
+            identity,
+            peers,
+            ports,
+            protocol,
+        } = self;
+        let service = service(*protocol, ports);
+        write!(f, "{identity} -> {peers} {service}")
     }
 }
 
@@ -62,7 +68,14 @@ impl Entry {
     pub fn match_text(&self) -> String {
         match (&self.matcher, self.hook) {
             (Matcher::Rule(m), Hook::Ingress) => {
-                format!("from {} {}", m.peers, service(m.protocol, &m.ports))
+                let RuleMatch {
+                    // Always any: netfilter cannot see who receives.
+                    identity: _,
+                    peers,
+                    ports,
+                    protocol,
+                } = &**m;
+                format!("from {peers} {}", service(*protocol, ports))
             }
             (m, _) => m.to_string(),
         }
@@ -70,10 +83,14 @@ impl Entry {
 
     /// The action column: `accept`, `log "ZT-BLOCKED: " 10/second`, `log "…" then drop`.
     pub fn action_text(&self) -> String {
-        match (&self.log, self.verdict) {
+        let log = self.log.as_deref().map(|l| {
+            let LogSpec { prefix, rate } = l;
+            format!("log \"{}\" {rate}", prefix.as_str())
+        });
+        match (log, self.verdict) {
             (None, Some(v)) => v.to_string(),
-            (Some(l), None) => format!("log \"{}\" {}", l.prefix.as_str(), l.rate),
-            (Some(l), Some(v)) => format!("log \"{}\" {} then {v}", l.prefix.as_str(), l.rate),
+            (Some(l), None) => l,
+            (Some(l), Some(v)) => format!("{l} then {v}"),
             (None, None) => "continue".to_owned(),
         }
     }
@@ -87,10 +104,19 @@ impl fmt::Display for Ruleset {
             .iter()
             .enumerate()
             .map(|(i, e)| {
+                // Every field has its column: the origin shows in the name (`zt:…`).
+                let Entry {
+                    name,
+                    origin: _,
+                    hook,
+                    matcher: _,
+                    log: _,
+                    verdict: _,
+                } = e;
                 [
                     (i + 1).to_string(),
-                    e.name.to_string(),
-                    e.hook.to_string(),
+                    name.to_string(),
+                    hook.to_string(),
                     e.match_text(),
                     e.action_text(),
                 ]

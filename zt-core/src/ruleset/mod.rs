@@ -32,6 +32,7 @@ pub use crate::policy::RuleMatch;
 use crate::policy::shadow::Order;
 use crate::policy::{
     ALLOWED_LOG_PREFIX, Action, DefaultPolicy, Direction, LogPrefix, LogRate, Policy, PortSet,
+    Rule, Settings,
 };
 use crate::short_str::ShortStr;
 use serde::Serialize;
@@ -139,12 +140,39 @@ pub enum Matcher {
 }
 
 /// A log action: prefix and rate limit.
+///
+/// Closed (see [the policy module](crate::policy#a-new-field-cannot-go-unnoticed)):
+/// backends read it through [`LogSpec::parts`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
 pub struct LogSpec {
     /// The log line prefix (validated: ≤ 29 bytes, no quotes or control characters).
     pub prefix: LogPrefix,
     /// The rate limit.
     pub rate: LogRate,
+}
+
+/// Every field of a [`LogSpec`], borrowed: how code outside zt-core reads a log action. Not
+/// `#[non_exhaustive]`, so that a field added here fails to compile in every backend that
+/// renders a log action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogSpecParts<'a> {
+    /// The log line prefix.
+    pub prefix: &'a LogPrefix,
+    /// The rate limit.
+    pub rate: LogRate,
+}
+
+impl LogSpec {
+    /// Every field, for a destructuring that names them all.
+    pub fn parts(&self) -> LogSpecParts<'_> {
+        // No `..`: a new field must be added to the view.
+        let LogSpec { prefix, rate } = self;
+        LogSpecParts {
+            prefix,
+            rate: *rate,
+        }
+    }
 }
 
 /// Where an entry comes from.
@@ -160,7 +188,10 @@ pub enum Origin {
 }
 
 /// One entry of the first-match list.
+///
+/// Closed: its fields are private; backends read it through [`Entry::parts`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Entry {
     name: ShortStr,
     origin: Origin,
@@ -197,10 +228,51 @@ impl Entry {
     pub fn verdict(&self) -> Option<Verdict> {
         self.verdict
     }
+
+    /// Every field, for a destructuring that names them all.
+    pub fn parts(&self) -> EntryParts<'_> {
+        // No `..`: a new field must be added to the view.
+        let Entry {
+            name,
+            origin,
+            hook,
+            matcher,
+            log,
+            verdict,
+        } = self;
+        EntryParts {
+            name: name.as_str(),
+            origin: *origin,
+            hook: *hook,
+            matcher,
+            log: log.as_deref(),
+            verdict: *verdict,
+        }
+    }
+}
+
+/// Every field of an [`Entry`], borrowed: how a backend's compiler reads an entry. Not
+/// `#[non_exhaustive]`, so that a field added here fails to compile in every compiler until
+/// it handles it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryParts<'a> {
+    /// The policy rule's name, or zt's name for its own entries (`zt:…`).
+    pub name: &'a str,
+    /// Prologue, policy rule, or epilogue.
+    pub origin: Origin,
+    /// The hooks it is installed on.
+    pub hook: Hook,
+    /// What it matches.
+    pub matcher: &'a Matcher,
+    /// Whether (and how) matching packets are logged.
+    pub log: Option<&'a LogSpec>,
+    /// The verdict; `None` for a log-only entry, after which evaluation continues.
+    pub verdict: Option<Verdict>,
 }
 
 /// The ordered first-match list for a policy. Built only from a validated [`Policy`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Ruleset {
     entries: Vec<Entry>,
 }
@@ -225,7 +297,16 @@ fn own(
 impl Ruleset {
     /// The ruleset of a policy: prologue, rules by priority then file order, epilogue.
     pub fn from_policy(policy: &Policy) -> Self {
-        let s = policy.settings();
+        // Every setting shapes the ruleset: none may be left out.
+        let Settings {
+            default_policy,
+            log_blocked,
+            log_prefix,
+            log_rate,
+            preserve_ssh,
+            ssh_ports,
+            preserve_established,
+        } = policy.settings();
         let rules = policy.rules();
         let mut entries = Vec::with_capacity(rules.len() + 8);
         let pro = Origin::Prologue;
@@ -236,7 +317,7 @@ impl Ruleset {
             Matcher::CtInvalid,
             Some(Verdict::Drop),
         ));
-        if s.preserve_established() {
+        if *preserve_established {
             let m = Matcher::CtEstablished;
             entries.push(own(
                 names::ESTABLISHED,
@@ -261,8 +342,8 @@ impl Ruleset {
             m,
             Some(Verdict::Accept),
         ));
-        if s.preserve_ssh() {
-            let m = Matcher::SshIngress(s.ssh_ports().clone());
+        if *preserve_ssh {
+            let m = Matcher::SshIngress(ssh_ports.clone());
             entries.push(own(
                 names::SSH,
                 pro,
@@ -270,8 +351,8 @@ impl Ruleset {
                 m,
                 Some(Verdict::Accept),
             ));
-            if !s.preserve_established() {
-                let m = Matcher::SshReplies(s.ssh_ports().clone());
+            if !*preserve_established {
+                let m = Matcher::SshReplies(ssh_ports.clone());
                 entries.push(own(
                     names::SSH_REPLIES,
                     pro,
@@ -283,31 +364,42 @@ impl Ruleset {
         }
         let allowed = Arc::new(LogSpec {
             prefix: LogPrefix::trusted(ALLOWED_LOG_PREFIX),
-            rate: s.log_rate(),
+            rate: *log_rate,
         });
         let blocked = Arc::new(LogSpec {
-            prefix: s.log_prefix().clone(),
-            rate: s.log_rate(),
+            prefix: log_prefix.clone(),
+            rate: *log_rate,
         });
         let shared = policy.shared_rules();
         for i in Order::of(policy).iter() {
-            let r = &rules[i];
-            let log = r.log().then(|| match r.action() {
+            let Rule {
+                name,
+                description: _,
+                direction,
+                // Read through the policy's shared rules (`RuleRef`), not copied.
+                matches: _,
+                action,
+                // Already applied: `Order` is the evaluation order.
+                priority: _,
+                log,
+                provenance: _,
+            } = &rules[i];
+            let log = log.then(|| match action {
                 Action::Allow => Arc::clone(&allowed),
                 Action::Deny | Action::Reject => Arc::clone(&blocked),
             });
             entries.push(Entry {
-                name: r.name().0.clone(),
+                name: name.0.clone(),
                 origin: Origin::Rule(i),
-                hook: r.direction().into(),
+                hook: (*direction).into(),
                 matcher: Matcher::Rule(RuleRef::new(shared, i)),
                 log,
-                verdict: Some(r.action().into()),
+                verdict: Some((*action).into()),
             });
         }
         let epi = Origin::Epilogue;
-        let deny = s.default_policy() == DefaultPolicy::Deny;
-        if deny && s.log_blocked() {
+        let deny = *default_policy == DefaultPolicy::Deny;
+        if deny && *log_blocked {
             let mut log = own(names::LOG, epi, Hook::Both, Matcher::All, None);
             log.log = Some(blocked);
             entries.push(log);
