@@ -40,8 +40,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use zt_core::policy::{AddressSetParts, PortRangeParts, RuleMatchParts};
-use zt_core::ruleset::{EntryParts, names};
-use zt_core::{Addresses, CgroupPath, Hook, Identity, Matcher, Protocol, Ruleset, Unit, Verdict};
+use zt_core::ruleset::{EntryParts, Origin, names};
+use zt_core::{
+    Addresses, CgroupPath, Hook, Identity, Matcher, Protocol, RuleMatch, Ruleset, Unit, Verdict,
+};
 
 /// Largest port range expanded into exact-port entries; larger ranges get a range group.
 pub const EXPAND_PORTS_MAX: u32 = 64;
@@ -271,8 +273,7 @@ pub fn render(ruleset: &Ruleset, cgroups: &dyn CgroupIds) -> Result<Rendered, Eb
     for (i, entry) in ruleset.entries().iter().enumerate() {
         let EntryParts {
             name,
-            // Told apart by their matchers.
-            origin: _,
+            origin,
             hook,
             matcher,
             log,
@@ -283,58 +284,30 @@ pub fn render(ruleset: &Ruleset, cgroups: &dyn CgroupIds) -> Result<Rendered, Eb
             index,
             log: log.is_some(),
         };
-        match matcher {
-            Matcher::Rule(m) => {
-                if hook == Hook::Ingress {
-                    return Err(EbpfError::Unsupported {
-                        rule: name.to_owned(),
-                        reason: INGRESS_REASON.to_owned(),
-                    });
-                }
-                let Some(verdict) = verdict else {
-                    continue;
-                };
-                check_index(index, name)?;
-                let effect = Effect::from(verdict);
-                rules.push(RuleInfo {
-                    index,
-                    name: name.to_owned(),
-                    effect,
-                    log: rule.log,
+        let m = match matcher {
+            Matcher::Rule(m) => m,
+            // Conntrack states, loopback and ICMPv6 never apply to a connect or send: a socket
+            // call is always a new flow, and these entries are documented as left to the host
+            // firewall.
+            Matcher::CtInvalid
+            | Matcher::CtEstablished
+            | Matcher::Loopback
+            | Matcher::Icmpv6Link
+            | Matcher::SshReplies(_) => continue,
+        };
+        match (origin, hook) {
+            (Origin::Rule(_), Hook::Ingress) => {
+                return Err(EbpfError::Unsupported {
+                    rule: name.to_owned(),
+                    reason: INGRESS_REASON.to_owned(),
                 });
-                let RuleMatchParts {
-                    identity,
-                    peers,
-                    ports,
-                    protocol,
-                } = m.parts();
-                let transports: &'static [Transport] = match protocol {
-                    Protocol::Tcp => &[Transport::Tcp],
-                    Protocol::Udp => &[Transport::Udp],
-                    Protocol::Both => &[Transport::Tcp, Transport::Udp],
-                    Protocol::Any => &[Transport::Tcp, Transport::Udp, Transport::Other],
-                    Protocol::Icmp => {
-                        return Err(EbpfError::Unsupported {
-                            rule: name.to_owned(),
-                            reason: ICMP_REASON.to_owned(),
-                        });
-                    }
-                };
-                let (kind, identity) = identity_key(identity, name, cgroups)?;
-                for ports in port_parts(ports) {
-                    items.push(Item {
-                        rule,
-                        effect,
-                        kind,
-                        identity,
-                        transports,
-                        ports,
-                        peers,
-                    });
-                }
             }
-            // The last entry: everything, on both hooks.
-            Matcher::All => match verdict {
+            // zt's own inbound entries (the SSH failsafe) are left to the host firewall, as
+            // all inbound traffic is.
+            (Origin::Prologue | Origin::Epilogue, Hook::Ingress) => {}
+            // The log and the default match every call: the program's fallback when no group
+            // matches, rather than a group of their own.
+            (Origin::Epilogue, _) if m.matches_everything() => match verdict {
                 None => default_logs = true,
                 Some(verdict) => {
                     check_index(index, name)?;
@@ -353,15 +326,20 @@ pub fn render(ruleset: &Ruleset, cgroups: &dyn CgroupIds) -> Result<Rendered, Eb
                     break;
                 }
             },
-            // Conntrack states, ICMPv6 and the ingress prologue never apply to a connect or
-            // send: a socket call is always a new flow, and these entries are documented as
-            // left to the host firewall.
-            Matcher::CtInvalid
-            | Matcher::CtEstablished
-            | Matcher::Loopback
-            | Matcher::Icmpv6Link
-            | Matcher::SshIngress(_)
-            | Matcher::SshReplies(_) => {}
+            (Origin::Rule(_) | Origin::Prologue | Origin::Epilogue, _) => {
+                let Some(verdict) = verdict else {
+                    continue;
+                };
+                check_index(index, name)?;
+                let effect = Effect::from(verdict);
+                rules.push(RuleInfo {
+                    index,
+                    name: name.to_owned(),
+                    effect,
+                    log: rule.log,
+                });
+                items.extend(rule_items(m, rule, effect, name, cgroups)?);
+            }
         }
     }
     let (default_rule, default_effect) = match default {
@@ -388,6 +366,47 @@ pub fn render(ruleset: &Ruleset, cgroups: &dyn CgroupIds) -> Result<Rendered, Eb
         prefixes,
         rules,
     })
+}
+
+/// The items of one egress rule match, deciding `effect` as `rule`.
+fn rule_items<'a>(
+    m: &'a RuleMatch,
+    rule: RuleRef,
+    effect: Effect,
+    name: &str,
+    cgroups: &dyn CgroupIds,
+) -> Result<Vec<Item<'a>>, EbpfError> {
+    let RuleMatchParts {
+        identity,
+        peers,
+        ports,
+        protocol,
+    } = m.parts();
+    let transports: &'static [Transport] = match protocol {
+        Protocol::Tcp => &[Transport::Tcp],
+        Protocol::Udp => &[Transport::Udp],
+        Protocol::Both => &[Transport::Tcp, Transport::Udp],
+        Protocol::Any => &[Transport::Tcp, Transport::Udp, Transport::Other],
+        Protocol::Icmp => {
+            return Err(EbpfError::Unsupported {
+                rule: name.to_owned(),
+                reason: ICMP_REASON.to_owned(),
+            });
+        }
+    };
+    let (kind, identity) = identity_key(identity, name, cgroups)?;
+    Ok(port_parts(ports)
+        .into_iter()
+        .map(|ports| Item {
+            rule,
+            effect,
+            kind,
+            identity,
+            transports,
+            ports,
+            peers,
+        })
+        .collect())
 }
 
 fn check_index(index: u32, name: &str) -> Result<(), EbpfError> {

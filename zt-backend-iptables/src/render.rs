@@ -233,14 +233,6 @@ fn pieces(
             })
             .collect(),
         Matcher::Icmpv6Link => Vec::new(),
-        Matcher::SshIngress(ports) => port_matches("tcp", "dport", ports)
-            .into_iter()
-            .map(|matches| Piece {
-                protocol: Some("tcp"),
-                matches,
-                ..Piece::default()
-            })
-            .collect(),
         Matcher::SshReplies(ports) => port_matches("tcp", "sport", ports)
             .into_iter()
             .map(|mut matches| {
@@ -252,6 +244,8 @@ fn pieces(
                 }
             })
             .collect(),
+        // Policy rules, and zt's entries a rule could express (the SSH failsafe, the log and
+        // the default).
         Matcher::Rule(m) => {
             let RuleMatchParts {
                 identity,
@@ -321,7 +315,6 @@ fn pieces(
             }
             out
         }
-        Matcher::All => vec![Piece::default()],
     })
 }
 

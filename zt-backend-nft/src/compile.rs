@@ -612,6 +612,8 @@ impl<'a> Compiler<'a> {
         }
     }
 
+    /// One of zt's own entries: plain rules after closing the runs of its hooks. They never
+    /// join a run, so each stays a rule of its own in `nft list ruleset`, with its counter.
     fn own(
         &mut self,
         name: &str,
@@ -623,54 +625,43 @@ impl<'a> Compiler<'a> {
         for &h in hooks(hook) {
             self.close(h);
         }
-        let tail = |c: &mut Compiler| -> Vec<Stmt> {
-            match v {
-                Some(Verdict::Accept) => vec![Stmt::Counter, Stmt::Accept],
-                Some(Verdict::Drop) => vec![Stmt::Counter, Stmt::Drop],
-                Some(Verdict::Reject) => vec![Stmt::Counter, Stmt::Jump(c.reject_chain())],
-                None => Vec::new(),
-            }
-        };
-        let matches: Vec<Vec<Stmt>> = match matcher {
-            Matcher::CtInvalid => vec![vec![Stmt::CtState(CtStates::Invalid)]],
-            Matcher::CtEstablished => vec![vec![Stmt::CtState(CtStates::EstablishedRelated)]],
-            Matcher::Loopback => vec![vec![Stmt::IifLoopback]],
-            Matcher::Icmpv6Link => ranges(&ICMPV6_LINK_TYPES)
-                .into_iter()
-                .map(|(a, b)| vec![Stmt::Icmpv6Type(a, b)])
-                .collect(),
-            Matcher::SshIngress(p) => p
-                .ranges()
-                .unwrap_or(&[])
-                .iter()
-                .map(|r| {
-                    let PortRangeParts { first, last } = r.parts();
-                    vec![Stmt::Port(L4::Tcp, Dir::Dst, first, last)]
-                })
-                .collect(),
-            Matcher::SshReplies(p) => p
-                .ranges()
-                .unwrap_or(&[])
-                .iter()
-                .map(|r| {
-                    let PortRangeParts { first, last } = r.parts();
-                    vec![
-                        Stmt::Port(L4::Tcp, Dir::Src, first, last),
-                        Stmt::CtState(CtStates::Established),
-                    ]
-                })
-                .collect(),
-            Matcher::All => vec![Vec::new()],
-            Matcher::Rule(_) => Vec::new(),
-        };
         let log = log.map(log_stmts);
-        let tail = tail(self);
+        let tail = match v {
+            Some(Verdict::Accept) => vec![Stmt::Counter, Stmt::Accept],
+            Some(Verdict::Drop) => vec![Stmt::Counter, Stmt::Drop],
+            Some(Verdict::Reject) => vec![Stmt::Counter, Stmt::Jump(self.reject_chain())],
+            None => Vec::new(),
+        };
         for &h in hooks(hook) {
-            for m in &matches {
-                let mut stmts = m.clone();
-                if let Some(l) = &log {
-                    stmts.extend(l.iter().cloned());
-                }
+            let matches: Vec<Vec<Stmt>> = match matcher {
+                // The SSH failsafe, the log and the default: a tuple per rule, as for a policy
+                // rule that stays plain.
+                Matcher::Rule(m) => tuples(m)
+                    .iter()
+                    .map(|t| tuple_stmts(t, dir_of(h)))
+                    .collect(),
+                Matcher::CtInvalid => vec![vec![Stmt::CtState(CtStates::Invalid)]],
+                Matcher::CtEstablished => vec![vec![Stmt::CtState(CtStates::EstablishedRelated)]],
+                Matcher::Loopback => vec![vec![Stmt::IifLoopback]],
+                Matcher::Icmpv6Link => ranges(&ICMPV6_LINK_TYPES)
+                    .into_iter()
+                    .map(|(a, b)| vec![Stmt::Icmpv6Type(a, b)])
+                    .collect(),
+                Matcher::SshReplies(p) => p
+                    .ranges()
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|r| {
+                        let PortRangeParts { first, last } = r.parts();
+                        vec![
+                            Stmt::Port(L4::Tcp, Dir::Src, first, last),
+                            Stmt::CtState(CtStates::Established),
+                        ]
+                    })
+                    .collect(),
+            };
+            for mut stmts in matches {
+                stmts.extend(log.iter().flatten().cloned());
                 stmts.extend(tail.iter().cloned());
                 self.plain(h, stmts, name);
             }

@@ -13,7 +13,8 @@
 //! cgroup path), every rule looks up two or more of them, and foldhash's per-map random seed
 //! still keeps a crafted file from degrading the maps.
 
-use super::{Direction, Identity, Policy, Protocol, Rule, ShortList};
+use super::{Direction, Identity, Policy, Rule, ShortList};
+use crate::ruleset::ssh_failsafe;
 use foldhash::HashMap;
 
 /// What hides a shadowed rule.
@@ -328,6 +329,10 @@ pub(crate) fn shadowed(policy: &Policy, mut gather: Gather) -> Vec<(usize, Shado
         std::iter::repeat_with(|| None).take(groups.len()).collect();
     let any = |direction| ids.get(&(direction, Key::Any)).copied();
     let any_group = [any(Direction::Egress), any(Direction::Ingress)];
+    // The failsafe precedes every ingress rule.
+    let failsafe = settings
+        .preserve_ssh
+        .then(|| ssh_failsafe(&settings.ssh_ports));
 
     let mut out = Vec::new();
     let mut candidates = Vec::new();
@@ -335,12 +340,12 @@ pub(crate) fn shadowed(policy: &Policy, mut gather: Gather) -> Vec<(usize, Shado
     for (i, fact) in facts.iter().enumerate() {
         // The rule itself is read only when its facts are not enough.
         let ingress = fact.direction == Direction::Ingress;
-        if ingress && settings.preserve_ssh {
-            let r = &rules[i];
-            if r.protocol() == Protocol::Tcp && settings.ssh_ports.covers(r.ports()) {
-                out.push((i, Shadower::SshFailsafe));
-                continue;
-            }
+        if ingress
+            && let Some(failsafe) = &failsafe
+            && failsafe.covers(rules[i].matches())
+        {
+            out.push((i, Shadower::SshFailsafe));
+            continue;
         }
         if file_order && fact.alone {
             continue;

@@ -34,9 +34,13 @@ fn service(protocol: Protocol, ports: &crate::policy::PortSet) -> String {
 }
 
 impl fmt::Display for RuleMatch {
-    /// `uid 1001 (web-user) -> 127.0.0.1/32 tcp/6379`; for ingress rules, whose identity is
-    /// always any, [`Entry`]'s table shows `from <sources> <service>` instead.
+    /// `uid 1001 (web-user) -> 127.0.0.1/32 tcp/6379`, or `everything`; for ingress rules,
+    /// whose identity is always any, [`Entry`]'s table shows `from <sources> <service>`
+    /// instead.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.matches_everything() {
+            return f.write_str("everything");
+        }
         let RuleMatch {
             identity,
             peers,
@@ -55,10 +59,8 @@ impl fmt::Display for Matcher {
             Matcher::CtEstablished => f.write_str("ct state established,related"),
             Matcher::Loopback => f.write_str("arrived on lo"),
             Matcher::Icmpv6Link => f.write_str("icmpv6 neighbour discovery and mld"),
-            Matcher::SshIngress(p) => write!(f, "tcp to port {p}"),
             Matcher::SshReplies(p) => write!(f, "tcp from port {p}, established"),
             Matcher::Rule(m) => write!(f, "{m}"),
-            Matcher::All => f.write_str("everything"),
         }
     }
 }
@@ -67,7 +69,7 @@ impl Entry {
     /// The match column: the matcher, with ingress rules read as `from <sources> <service>`.
     pub fn match_text(&self) -> String {
         match (&self.matcher, self.hook) {
-            (Matcher::Rule(m), Hook::Ingress) => {
+            (Matcher::Rule(m), Hook::Ingress) if !m.matches_everything() => {
                 let RuleMatch {
                     // Always any: netfilter cannot see who receives.
                     identity: _,

@@ -199,7 +199,7 @@ impl Matcher {
             src: _,
             dst: _,
             src_port,
-            dst_port,
+            dst_port: _,
             icmp_type,
             ct_state,
             loopback,
@@ -213,16 +213,12 @@ impl Matcher {
                     && *protocol == ProbeProtocol::Icmp
                     && icmp_type.is_some_and(|t| ICMPV6_LINK_TYPES.contains(&t))
             }
-            Matcher::SshIngress(ports) => {
-                *protocol == ProbeProtocol::Tcp && ports.contains(*dst_port)
-            }
             Matcher::SshReplies(ports) => {
                 *protocol == ProbeProtocol::Tcp
                     && *ct_state == CtState::Established
                     && ports.contains(*src_port)
             }
             Matcher::Rule(m) => m.matches(probe, direction),
-            Matcher::All => true,
         }
     }
 }

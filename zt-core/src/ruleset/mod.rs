@@ -9,11 +9,16 @@
 //! | 2 | `zt:established` | both | conntrack state established or related (if `preserve_established`) | accept |
 //! | 3 | `zt:loopback` | ingress | arrived on `lo` | accept |
 //! | 4 | `zt:icmpv6-link` | both | ICMPv6 neighbour discovery and MLD | accept |
-//! | 5 | `zt:ssh` | ingress | TCP to an SSH port (if `preserve_ssh`) | accept |
+//! | 5 | `zt:ssh` | ingress | TCP to an SSH port, from anywhere (if `preserve_ssh`) | accept |
 //! | 6 | `zt:ssh-replies` | egress | TCP from an SSH port, established (if `preserve_ssh` without `preserve_established`) | accept |
 //! | … | policy rules | their direction | by priority, then file order | their action |
 //! | n-1 | `zt:log` | both | everything (if `log_blocked` under default deny) | log, continue |
 //! | n | `zt:default` | both | everything | the default policy |
+//!
+//! zt's entries that a policy rule could express — `zt:ssh`, `zt:log`, `zt:default` — hold an
+//! ordinary [`RuleMatch`] ([`Matcher::Rule`]), so every backend compiles them, and the
+//! evaluator decides them, exactly as it does policy rules. The others need what no rule can
+//! say: conntrack state, the input interface, ICMPv6 types.
 //!
 //! Loopback traffic is filtered on egress, where the sending process is known; filtering it
 //! again on ingress could only break it. `zt:icmpv6-link` is not in the original brief: IPv6
@@ -31,8 +36,8 @@ pub use rule_ref::RuleRef;
 pub use crate::policy::RuleMatch;
 use crate::policy::shadow::Order;
 use crate::policy::{
-    ALLOWED_LOG_PREFIX, Action, DefaultPolicy, Direction, LogPrefix, LogRate, Policy, PortSet,
-    Rule, Settings,
+    ALLOWED_LOG_PREFIX, Action, AddressSet, DefaultPolicy, Direction, Identity, LogPrefix, LogRate,
+    Policy, PortSet, Protocol, Rule, Settings,
 };
 use crate::short_str::ShortStr;
 use serde::Serialize;
@@ -118,6 +123,8 @@ impl From<Action> for Verdict {
 }
 
 /// What an entry matches.
+///
+/// Exhaustive on purpose: a backend's `match` fails to compile on a new matcher.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Matcher {
@@ -129,14 +136,32 @@ pub enum Matcher {
     Loopback,
     /// ICMPv6 of the types in [`ICMPV6_LINK_TYPES`].
     Icmpv6Link,
-    /// TCP to one of these (local) ports, any source.
-    SshIngress(PortSet),
     /// Established TCP from one of these (local) ports.
     SshReplies(PortSet),
-    /// A policy rule's match (shared with the policy's [`crate::Rule`]).
+    /// A rule match: a policy rule's (shared with the policy's [`crate::Rule`]), or one of
+    /// zt's own entries a rule could express (see [`ssh_failsafe`] and [`everything`]).
     Rule(RuleRef),
-    /// Everything.
-    All,
+}
+
+/// What `zt:ssh` matches: TCP to one of `ports` (local), from any source — the match of an
+/// ingress rule that names those ports.
+pub fn ssh_failsafe(ports: &PortSet) -> RuleMatch {
+    RuleMatch {
+        identity: Identity::Any,
+        peers: AddressSet::any(),
+        ports: ports.clone(),
+        protocol: Protocol::Tcp,
+    }
+}
+
+/// What `zt:log` and `zt:default` match: every packet.
+pub fn everything() -> RuleMatch {
+    RuleMatch {
+        identity: Identity::Any,
+        peers: AddressSet::any(),
+        ports: PortSet::any(),
+        protocol: Protocol::Any,
+    }
 }
 
 /// A log action: prefix and rate limit.
@@ -343,7 +368,7 @@ impl Ruleset {
             Some(Verdict::Accept),
         ));
         if *preserve_ssh {
-            let m = Matcher::SshIngress(ssh_ports.clone());
+            let m = Matcher::Rule(RuleRef::own(ssh_failsafe(ssh_ports)));
             entries.push(own(
                 names::SSH,
                 pro,
@@ -398,9 +423,11 @@ impl Ruleset {
             });
         }
         let epi = Origin::Epilogue;
+        let all = RuleRef::own(everything());
         let deny = *default_policy == DefaultPolicy::Deny;
         if deny && *log_blocked {
-            let mut log = own(names::LOG, epi, Hook::Both, Matcher::All, None);
+            let m = Matcher::Rule(all.clone());
+            let mut log = own(names::LOG, epi, Hook::Both, m, None);
             log.log = Some(blocked);
             entries.push(log);
         }
@@ -409,7 +436,7 @@ impl Ruleset {
             names::DEFAULT,
             epi,
             Hook::Both,
-            Matcher::All,
+            Matcher::Rule(all),
             Some(default),
         ));
         Self { entries }
