@@ -89,8 +89,8 @@ pub struct PortSet {
 const INLINE: usize = 3;
 
 /// A port set's ranges, read as a slice. Most rules name one port or a few, so up to
-/// [`INLINE`] ranges are stored in place (in the room a `Vec` takes): a 10 000-rule policy
-/// with two-range port lists allocated and freed a list for every one of them.
+/// [`INLINE`] ranges are stored in place (in the room a `Vec` takes): a list of their own would
+/// cost a 10 000-rule policy with two-range port lists an allocation and a free per rule.
 #[derive(Clone)]
 enum PortList {
     Inline {

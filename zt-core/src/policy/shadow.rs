@@ -241,8 +241,8 @@ pub(crate) struct Gather {
 impl Gather {
     /// Room for about `rules` rules' facts, so that they are not copied as they grow. The
     /// groups grow as they come: there are usually far fewer groups than rules, and a group
-    /// table sized for one group per rule was written all over (a page fault for every hundred
-    /// rules) to hold a few.
+    /// table sized for one group per rule would be written all over (a page fault for every
+    /// hundred rules) to hold a few.
     pub(crate) fn with_capacity(rules: usize) -> Self {
         Self {
             facts: Vec::with_capacity(rules),

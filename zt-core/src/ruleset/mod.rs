@@ -21,10 +21,11 @@
 //! say: conntrack state, the input interface, ICMPv6 types.
 //!
 //! Loopback traffic is filtered on egress, where the sending process is known; filtering it
-//! again on ingress could only break it. `zt:icmpv6-link` is not in the original brief: IPv6
-//! neighbour discovery is untracked by conntrack, so without it a default-deny host loses IPv6
-//! on every real interface — SSH over IPv6 included. MLD reports ride along because switches
-//! that snoop MLD stop forwarding neighbour solicitations to hosts that never send them.
+//! again on ingress could only break it. `zt:icmpv6-link` goes beyond the architecture's list
+//! of entries: IPv6 neighbour discovery is untracked by conntrack, so without it a default-deny
+//! host loses IPv6 on every real interface — SSH over IPv6 included. MLD reports ride along
+//! because switches that snoop MLD stop forwarding neighbour solicitations to hosts that never
+//! send them.
 
 mod display;
 mod evaluate;
@@ -222,8 +223,8 @@ pub struct Entry {
     origin: Origin,
     hook: Hook,
     matcher: Matcher,
-    /// Shared: a ruleset has at most two log actions (allowed and blocked), and a 10 000-entry
-    /// list holding a copy in every entry was almost a fifth larger.
+    /// Shared: a ruleset has at most two log actions (allowed and blocked), and a copy in every
+    /// entry would make a 10 000-entry list almost a fifth larger.
     log: Option<Arc<LogSpec>>,
     verdict: Option<Verdict>,
 }
