@@ -26,8 +26,10 @@
 
 use crate::NAME;
 use crate::owned::{ChainPrefix, JUMP_COMMENT, Jump, Owned, Rule};
-use zt_core::policy::{LogRate, RateUnit};
-use zt_core::ruleset::LogSpec;
+use zt_core::policy::{
+    AddressSetParts, LogRate, LogRateParts, PortRangeParts, RateUnit, RuleMatchParts,
+};
+use zt_core::ruleset::{EntryParts, LogSpecParts};
 use zt_core::{
     Addresses, Direction, Entry, Error, Family, Hook, Identity, Matcher, PortSet, Protocol,
     Ruleset, Verdict,
@@ -128,10 +130,10 @@ impl Piece {
     }
 }
 
-fn unsupported(entry: &Entry, reason: &str) -> Error {
+fn unsupported(name: &str, reason: &str) -> Error {
     Error::Unsupported {
         backend: NAME,
-        rule: entry.name().to_owned(),
+        rule: name.to_owned(),
         reason: reason.to_owned(),
     }
 }
@@ -143,23 +145,34 @@ fn entry_rules(
     direction: Direction,
     out: &mut Vec<Rule>,
 ) -> Result<(), Error> {
-    for piece in pieces(entry, family, direction)? {
+    let EntryParts {
+        name,
+        // zt's own entries are rendered like policy rules.
+        origin: _,
+        // The caller renders the entry on each hook it applies to.
+        hook: _,
+        matcher,
+        log,
+        verdict,
+    } = entry.parts();
+    for piece in pieces(name, matcher, family, direction)? {
         let base = piece.tokens();
         let finish = |mut args: Vec<String>, target: &[&str]| {
-            args.extend(strings(&["-m", "comment", "--comment", entry.name()]));
+            args.extend(strings(&["-m", "comment", "--comment", name]));
             args.push("-j".to_owned());
             args.extend(strings(target));
             Rule::new(args)
         };
-        if let Some(LogSpec { prefix, rate }) = entry.log() {
+        if let Some(log) = log {
+            let LogSpecParts { prefix, rate } = log.parts();
             let mut args = base.clone();
-            args.extend(strings(&["-m", "limit", "--limit", &limit(*rate)]));
+            args.extend(strings(&["-m", "limit", "--limit", &limit(rate)]));
             out.push(finish(
                 args,
                 &["LOG", "--log-prefix", prefix.as_str(), "--log-uid"],
             ));
         }
-        match entry.verdict() {
+        match verdict {
             None => {}
             Some(Verdict::Accept) => out.push(finish(base, &["ACCEPT"])),
             Some(Verdict::Drop) => out.push(finish(base, &["DROP"])),
@@ -188,10 +201,15 @@ fn entry_rules(
     Ok(())
 }
 
-/// The disjoint matches an entry splits into on one hook and family.
-fn pieces(entry: &Entry, family: Family, direction: Direction) -> Result<Vec<Piece>, Error> {
+/// The disjoint matches an entry (named `name`) splits into on one hook and family.
+fn pieces(
+    name: &str,
+    matcher: &Matcher,
+    family: Family,
+    direction: Direction,
+) -> Result<Vec<Piece>, Error> {
     let conntrack = |states: &str| strings(&["-m", "conntrack", "--ctstate", states]);
-    Ok(match entry.matcher() {
+    Ok(match matcher {
         Matcher::CtInvalid => vec![Piece {
             matches: conntrack("INVALID"),
             ..Piece::default()
@@ -215,14 +233,6 @@ fn pieces(entry: &Entry, family: Family, direction: Direction) -> Result<Vec<Pie
             })
             .collect(),
         Matcher::Icmpv6Link => Vec::new(),
-        Matcher::SshIngress(ports) => port_matches("tcp", "dport", ports)
-            .into_iter()
-            .map(|matches| Piece {
-                protocol: Some("tcp"),
-                matches,
-                ..Piece::default()
-            })
-            .collect(),
         Matcher::SshReplies(ports) => port_matches("tcp", "sport", ports)
             .into_iter()
             .map(|mut matches| {
@@ -234,19 +244,27 @@ fn pieces(entry: &Entry, family: Family, direction: Direction) -> Result<Vec<Pie
                 }
             })
             .collect(),
+        // Policy rules, and zt's entries a rule could express (the SSH failsafe, the log and
+        // the default).
         Matcher::Rule(m) => {
-            let identity = match (&m.identity, direction) {
+            let RuleMatchParts {
+                identity,
+                peers,
+                ports,
+                protocol,
+            } = m.parts();
+            let identity = match (identity, direction) {
                 (Identity::Any, _) => Vec::new(),
                 (_, Direction::Ingress) => {
                     return Err(unsupported(
-                        entry,
+                        name,
                         "netfilter cannot see the receiving process of inbound traffic; an ingress rule matches any identity",
                     ));
                 }
-                (Identity::User { uid, .. }, _) => {
+                (Identity::User { uid, name: _ }, _) => {
                     strings(&["-m", "owner", "--uid-owner", &uid.to_string()])
                 }
-                (Identity::Group { gid, .. }, _) => {
+                (Identity::Group { gid, name: _ }, _) => {
                     strings(&["-m", "owner", "--gid-owner", &gid.to_string()])
                 }
                 (Identity::Cgroup(path), _) => {
@@ -257,11 +275,12 @@ fn pieces(entry: &Entry, family: Family, direction: Direction) -> Result<Vec<Pie
                 Direction::Egress => "-d",
                 Direction::Ingress => "-s",
             };
+            let AddressSetParts { v4, v6 } = peers.parts();
             let nets: Vec<Option<String>> = match family {
-                Family::V4 => networks(m.peers.v4()),
-                Family::V6 => networks(m.peers.v6()),
+                Family::V4 => networks(v4),
+                Family::V6 => networks(v6),
             };
-            let protocols: &[Option<&'static str>] = match (m.protocol, family) {
+            let protocols: &[Option<&'static str>] = match (protocol, family) {
                 (Protocol::Tcp, _) => &[Some("tcp")],
                 (Protocol::Udp, _) => &[Some("udp")],
                 (Protocol::Both, _) => &[Some("tcp"), Some("udp")],
@@ -269,9 +288,9 @@ fn pieces(entry: &Entry, family: Family, direction: Direction) -> Result<Vec<Pie
                 (Protocol::Icmp, Family::V6) => &[Some("ipv6-icmp")],
                 (Protocol::Any, _) => &[None],
             };
-            if !m.ports.is_any() && !m.protocol.has_ports() {
+            if !ports.is_any() && !protocol.has_ports() {
                 return Err(unsupported(
-                    entry,
+                    name,
                     "ports are only meaningful with tcp, udp or both",
                 ));
             }
@@ -279,7 +298,7 @@ fn pieces(entry: &Entry, family: Family, direction: Direction) -> Result<Vec<Pie
             for net in &nets {
                 for protocol in protocols {
                     let groups = match protocol {
-                        Some(p @ ("tcp" | "udp")) => port_matches(p, "dport", &m.ports),
+                        Some(p @ ("tcp" | "udp")) => port_matches(p, "dport", ports),
                         _ => vec![Vec::new()],
                     };
                     for ports in groups {
@@ -296,7 +315,6 @@ fn pieces(entry: &Entry, family: Family, direction: Direction) -> Result<Vec<Pie
             }
             out
         }
-        Matcher::All => vec![Piece::default()],
     })
 }
 
@@ -315,10 +333,11 @@ fn port_matches(protocol: &str, which: &str, ports: &PortSet) -> Vec<Vec<String>
         return vec![Vec::new()];
     };
     let text = |r: &zt_core::PortRange| {
-        if r.is_single() {
-            r.first().to_string()
+        let PortRangeParts { first, last } = r.parts();
+        if first == last {
+            first.to_string()
         } else {
-            format!("{}:{}", r.first(), r.last())
+            format!("{first}:{last}")
         }
     };
     if let [only] = ranges {
@@ -361,13 +380,14 @@ const LIMIT_UNITS: [(&str, u32); 4] = [
 
 /// The kernel's average interval between log lines, in limit ticks, as libxt_limit parses it.
 fn limit_period(rate: LogRate) -> u32 {
-    let per = match rate.unit {
+    let LogRateParts { count, unit } = rate.parts();
+    let per = match unit {
         RateUnit::Second => 1,
         RateUnit::Minute => 60,
         RateUnit::Hour => 3600,
         RateUnit::Day => 86_400,
     };
-    (LIMIT_SCALE * per) / rate.count.max(1)
+    (LIMIT_SCALE * per) / count.max(1)
 }
 
 /// A rate as `iptables-save` prints it back (libxt_limit's `print_rate`): `60/minute` is
@@ -397,7 +417,13 @@ mod tests {
     use zt_core::{Policy, PortRange, RuleBuilder, StaticResolver};
 
     fn rate(count: u32, unit: RateUnit) -> LogRate {
-        LogRate { count, unit }
+        let unit = match unit {
+            RateUnit::Second => "second",
+            RateUnit::Minute => "minute",
+            RateUnit::Hour => "hour",
+            RateUnit::Day => "day",
+        };
+        LogRate::parse(&format!("{count}/{unit}")).unwrap()
     }
 
     #[test]

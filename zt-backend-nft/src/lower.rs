@@ -12,7 +12,7 @@ use crate::model::{
     Chain, CtStates, Dir, Element, Family, Field, Hook, RejectWith, Rule, Set, Stmt, Table, Value,
 };
 use ipnet::IpNet;
-use zt_core::policy::RateUnit;
+use zt_core::policy::{LogRateParts, RateUnit};
 
 /// nft's set userdata for a `type …` set with a counter (the same for every key).
 const SET_USERDATA: [u8; 16] = [0, 4, 0, 0, 0, 0, 3, 8, 0, 4, 13, 0, 0, 0, 1, 0];
@@ -291,18 +291,21 @@ fn stmt(s: &Stmt, intervals: &Intervals<'_>, out: &mut Vec<LowExpr>) -> Result<(
             packets: 0,
             bytes: 0,
         }),
-        Stmt::Limit(r) => out.push(LowExpr::Limit {
-            rate: u64::from(r.count),
-            unit: match r.unit {
-                RateUnit::Second => 1,
-                RateUnit::Minute => 60,
-                RateUnit::Hour => 3600,
-                RateUnit::Day => 86400,
-            },
-            burst: 5,
-            kind: 0,
-            flags: 0,
-        }),
+        Stmt::Limit(r) => {
+            let LogRateParts { count, unit } = r.parts();
+            out.push(LowExpr::Limit {
+                rate: u64::from(count),
+                unit: match unit {
+                    RateUnit::Second => 1,
+                    RateUnit::Minute => 60,
+                    RateUnit::Hour => 3600,
+                    RateUnit::Day => 86400,
+                },
+                burst: 5,
+                kind: 0,
+                flags: 0,
+            });
+        }
         Stmt::Log(prefix) => out.push(LowExpr::Log {
             prefix: prefix.clone(),
             level: Some(LOG_LEVEL_WARNING),

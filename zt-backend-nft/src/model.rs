@@ -1,10 +1,10 @@
 //! zt's nftables table as a typed model: the one description both encoders start from.
 //!
 //! [`crate::text`] prints it as an `nft -f` script (what `plan --show-artifact` shows and what
-//! persistence writes); [`crate::lower`] turns it into the low-level expressions netlink
-//! carries. Statements are the nft statements zt uses, no more, so each has one text form and
-//! one bytecode form — the same bytecode `nft` generates for that text, which a kernel test
-//! checks.
+//! persistence writes); the crate's `lower` module turns it into the low-level expressions
+//! netlink carries. Statements are the nft statements zt uses, no more, so each has one text
+//! form and one bytecode form — the same bytecode `nft` generates for that text, which a
+//! kernel test checks.
 
 use ipnet::IpNet;
 use zt_core::policy::LogRate;

@@ -10,7 +10,7 @@ use crate::model::{
 };
 use ipnet::IpNet;
 use std::fmt::{self, Write};
-use zt_core::policy::{LogRate, RateUnit};
+use zt_core::policy::{LogRate, LogRateParts, RateUnit};
 
 fn family_word(f: Family) -> &'static str {
     match f {
@@ -53,13 +53,14 @@ impl fmt::Display for Ports {
 }
 
 fn rate(r: LogRate) -> String {
-    let unit = match r.unit {
+    let LogRateParts { count, unit } = r.parts();
+    let unit = match unit {
         RateUnit::Second => "second",
         RateUnit::Minute => "minute",
         RateUnit::Hour => "hour",
         RateUnit::Day => "day",
     };
-    format!("{}/{unit}", r.count)
+    format!("{count}/{unit}")
 }
 
 fn field(f: Field) -> String {

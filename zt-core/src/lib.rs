@@ -86,15 +86,15 @@ pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity};
 pub use error::Error;
 pub use persist::{Boot, PersistFile, PersistLink, Persistence};
 pub use policy::{
-    Action, AddressSet, Addresses, CgroupPath, DefaultPolicy, Direction, Family, Identity, Loaded,
-    Policy, PolicyBuilder, PortRange, PortSet, Protocol, Rule, RuleBuilder, RuleName, Settings,
-    ShortList,
+    Action, AddressSet, AddressSetParts, Addresses, CgroupPath, DefaultPolicy, Direction, Family,
+    Identity, Loaded, Policy, PolicyBuilder, PortRange, PortRangeParts, PortSet, Protocol, Rule,
+    RuleBuilder, RuleMatchParts, RuleName, Settings, ShortList,
 };
 #[cfg(any(test, feature = "mock"))]
 pub use resolve::MockNameResolver;
 pub use resolve::{NameResolver, StaticResolver, SystemResolver};
 pub use ruleset::{
-    CtState, Decision, Entry, Hook, Matcher, Probe, ProbeProtocol, RuleMatch, RuleRef, Ruleset,
-    Verdict,
+    CtState, Decision, Entry, EntryParts, Hook, Matcher, Probe, ProbeProtocol, RuleMatch, RuleRef,
+    Ruleset, Verdict,
 };
 pub use source::Position;

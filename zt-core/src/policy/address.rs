@@ -35,10 +35,25 @@ impl<N> Addresses<N> {
 ///
 /// "No hosts" means every address of *both* families: a default-deny host that forgets IPv6 is
 /// open through `::1`. A list that names only IPv4 networks matches no IPv6 packet.
+///
+/// Closed (see [the policy module](super#a-new-field-cannot-go-unnoticed)): backends read it
+/// through [`AddressSet::parts`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct AddressSet {
     v4: Addresses<Ipv4Net>,
     v6: Addresses<Ipv6Net>,
+}
+
+/// Every field of an [`AddressSet`], borrowed: how code outside zt-core reads one. Not
+/// `#[non_exhaustive]`, so that a field added here fails to compile in every backend that
+/// renders addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddressSetParts<'a> {
+    /// IPv4 networks.
+    pub v4: &'a Addresses<Ipv4Net>,
+    /// IPv6 networks.
+    pub v6: &'a Addresses<Ipv6Net>,
 }
 
 /// An address family.
@@ -100,6 +115,13 @@ impl AddressSet {
         }
     }
 
+    /// Every field, for a destructuring that names them all.
+    pub fn parts(&self) -> AddressSetParts<'_> {
+        // No `..`: a new field must be added to the view.
+        let AddressSet { v4, v6 } = self;
+        AddressSetParts { v4, v6 }
+    }
+
     /// IPv4 networks.
     pub fn v4(&self) -> &Addresses<Ipv4Net> {
         &self.v4
@@ -112,25 +134,28 @@ impl AddressSet {
 
     /// Whether every address of both families is in the set.
     pub fn is_any(&self) -> bool {
-        matches!((&self.v4, &self.v6), (Addresses::All, Addresses::All))
+        let AddressSet { v4, v6 } = self;
+        matches!((v4, v6), (Addresses::All, Addresses::All))
     }
 
     /// Whether the set holds any address of `family`.
     pub fn has_family(&self, family: Family) -> bool {
+        let AddressSet { v4, v6 } = self;
         match family {
-            Family::V4 => !self.v4.is_empty(),
-            Family::V6 => !self.v6.is_empty(),
+            Family::V4 => !v4.is_empty(),
+            Family::V6 => !v6.is_empty(),
         }
     }
 
     /// Whether `ip` is in the set.
     pub fn contains(&self, ip: IpAddr) -> bool {
+        let AddressSet { v4, v6 } = self;
         match ip {
-            IpAddr::V4(a) => match &self.v4 {
+            IpAddr::V4(a) => match v4 {
                 Addresses::All => true,
                 Addresses::Only(nets) => nets.iter().any(|n| n.contains(&a)),
             },
-            IpAddr::V6(a) => match &self.v6 {
+            IpAddr::V6(a) => match v6 {
                 Addresses::All => true,
                 Addresses::Only(nets) => nets.iter().any(|n| n.contains(&a)),
             },
@@ -152,14 +177,19 @@ impl AddressSet {
                 }
             }
         }
-        family(&self.v4, &other.v4, |m, t| m.contains(t))
-            && family(&self.v6, &other.v6, |m, t| m.contains(t))
+        let AddressSet { v4, v6 } = self;
+        let AddressSet {
+            v4: their_v4,
+            v6: their_v6,
+        } = other;
+        family(v4, their_v4, |m, t| m.contains(t)) && family(v6, their_v6, |m, t| m.contains(t))
     }
 
     /// All networks, IPv4 first (`None` for a family that is "all").
     pub fn nets(&self) -> impl Iterator<Item = IpNet> + '_ {
-        let v4 = self.v4.nets().unwrap_or(&[]).iter().map(|&n| IpNet::V4(n));
-        let v6 = self.v6.nets().unwrap_or(&[]).iter().map(|&n| IpNet::V6(n));
+        let AddressSet { v4, v6 } = self;
+        let v4 = v4.nets().unwrap_or(&[]).iter().map(|&n| IpNet::V4(n));
+        let v6 = v6.nets().unwrap_or(&[]).iter().map(|&n| IpNet::V6(n));
         v4.chain(v6)
     }
 }
@@ -171,12 +201,13 @@ impl fmt::Display for AddressSet {
         if self.is_any() {
             return f.write_str("any");
         }
+        let AddressSet { v4, v6 } = self;
         let mut parts: Vec<String> = Vec::new();
-        match &self.v4 {
+        match v4 {
             Addresses::All => parts.push("0.0.0.0/0".into()),
             Addresses::Only(v) => parts.extend(v.iter().map(ToString::to_string)),
         }
-        match &self.v6 {
+        match v6 {
             Addresses::All => parts.push("::/0".into()),
             Addresses::Only(v) => parts.extend(v.iter().map(ToString::to_string)),
         }

@@ -37,8 +37,8 @@ impl Identity {
     pub fn covers(&self, other: &Identity) -> bool {
         match (self, other) {
             (Identity::Any, _) => true,
-            (Identity::User { uid: a, .. }, Identity::User { uid: b, .. }) => a == b,
-            (Identity::Group { gid: a, .. }, Identity::Group { gid: b, .. }) => a == b,
+            (Identity::User { uid: a, name: _ }, Identity::User { uid: b, name: _ }) => a == b,
+            (Identity::Group { gid: a, name: _ }, Identity::Group { gid: b, name: _ }) => a == b,
             (Identity::Cgroup(a), Identity::Cgroup(b)) => a.contains(b.as_str()),
             _ => false,
         }

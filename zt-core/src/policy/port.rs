@@ -6,7 +6,11 @@ use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 
 /// An inclusive range of ports, `first <= last`, never containing port 0.
+///
+/// Closed (see [the policy module](super#a-new-field-cannot-go-unnoticed)): backends read it
+/// through [`PortRange::parts`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PortRange {
     first: u16,
     last: u16,
@@ -42,6 +46,24 @@ impl PortRange {
     pub fn is_single(self) -> bool {
         self.first == self.last
     }
+
+    /// Every field, for a destructuring that names them all.
+    pub fn parts(self) -> PortRangeParts {
+        // No `..`: a new field must be added to the view.
+        let PortRange { first, last } = self;
+        PortRangeParts { first, last }
+    }
+}
+
+/// Every field of a [`PortRange`]: how code outside zt-core reads a range. Not
+/// `#[non_exhaustive]`, so that a field added here fails to compile in every backend that
+/// renders a range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortRangeParts {
+    /// First port.
+    pub first: u16,
+    /// Last port (inclusive).
+    pub last: u16,
 }
 
 impl fmt::Display for PortRange {
@@ -55,7 +77,10 @@ impl fmt::Display for PortRange {
 }
 
 /// The ports a rule matches: any, or a non-empty normalized list (sorted, disjoint, merged).
+///
+/// Closed. It needs no view of its own: [`PortSet::ranges`] is all it holds.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PortSet {
     ranges: Option<PortList>,
 }
@@ -64,8 +89,8 @@ pub struct PortSet {
 const INLINE: usize = 3;
 
 /// A port set's ranges, read as a slice. Most rules name one port or a few, so up to
-/// [`INLINE`] ranges are stored in place (in the room a `Vec` takes): a 10 000-rule policy
-/// with two-range port lists allocated and freed a list for every one of them.
+/// [`INLINE`] ranges are stored in place (in the room a `Vec` takes): a list of their own would
+/// cost a 10 000-rule policy with two-range port lists an allocation and a free per rule.
 #[derive(Clone)]
 enum PortList {
     Inline {
@@ -174,7 +199,7 @@ impl Serialize for PortList {
 
 impl<'de> Deserialize<'de> for PortList {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // As written: deserializing does not normalize, as it did not with a plain list.
+        // As written, without normalizing again: a set serializes its normalized ranges.
         let items = Vec::<PortRange>::deserialize(deserializer)?;
         let len = u8::try_from(items.len())
             .ok()
@@ -211,17 +236,18 @@ impl PortSet {
 
     /// The ranges, or `None` for any port.
     pub fn ranges(&self) -> Option<&[PortRange]> {
-        self.ranges.as_deref()
+        let PortSet { ranges } = self;
+        ranges.as_deref()
     }
 
     /// Whether this set is "any port".
     pub fn is_any(&self) -> bool {
-        self.ranges.is_none()
+        self.ranges().is_none()
     }
 
     /// Whether `port` is in the set. A packet without a port (ICMP) is only in "any".
     pub fn contains(&self, port: Option<u16>) -> bool {
-        match (&self.ranges, port) {
+        match (self.ranges(), port) {
             (None, _) => true,
             (Some(_), None) => false,
             (Some(r), Some(p)) => {
@@ -233,7 +259,7 @@ impl PortSet {
 
     /// Whether every port of `other` is in `self`.
     pub fn covers(&self, other: &PortSet) -> bool {
-        match (&self.ranges, &other.ranges) {
+        match (self.ranges(), other.ranges()) {
             (None, _) => true,
             (Some(_), None) => false,
             (Some(mine), Some(theirs)) => theirs.iter().all(|t| {
@@ -247,7 +273,7 @@ impl PortSet {
 
 impl fmt::Display for PortSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.ranges {
+        match self.ranges() {
             None => f.write_str("any"),
             Some(r) => {
                 for (i, x) in r.iter().enumerate() {

@@ -13,7 +13,8 @@
 //! cgroup path), every rule looks up two or more of them, and foldhash's per-map random seed
 //! still keeps a crafted file from degrading the maps.
 
-use super::{Direction, Identity, Policy, Protocol, Rule, ShortList};
+use super::{Direction, Identity, Policy, Rule, ShortList};
+use crate::ruleset::ssh_failsafe;
 use foldhash::HashMap;
 
 /// What hides a shadowed rule.
@@ -72,11 +73,19 @@ impl Order {
 
 /// Whether `a` matches every packet `b` matches (same direction assumed).
 fn covers(a: &Rule, b: &Rule) -> bool {
-    let (a, b) = (&a.matches, &b.matches);
-    a.identity.covers(&b.identity)
-        && a.protocol.covers(b.protocol)
-        && a.ports.covers(&b.ports)
-        && a.peers.covers(&b.peers)
+    // Only the match decides whether a rule hides another: the search has grouped rules by
+    // direction and ordered them by priority, and the rest does not change what matches.
+    let Rule {
+        name: _,
+        description: _,
+        direction: _,
+        matches,
+        action: _,
+        priority: _,
+        log: _,
+        provenance: _,
+    } = a;
+    matches.covers(&b.matches)
 }
 
 /// The rules of one group, indexed by port span: `find` lists the rules whose span contains a
@@ -180,8 +189,8 @@ enum Key {
 fn key(identity: &Identity) -> Key {
     match identity {
         Identity::Any => Key::Any,
-        Identity::User { uid, .. } => Key::Uid(*uid),
-        Identity::Group { gid, .. } => Key::Gid(*gid),
+        Identity::User { uid, name: _ } => Key::Uid(*uid),
+        Identity::Group { gid, name: _ } => Key::Gid(*gid),
         Identity::Cgroup(p) => Key::Cgroup(p.as_str().into()),
     }
 }
@@ -232,8 +241,8 @@ pub(crate) struct Gather {
 impl Gather {
     /// Room for about `rules` rules' facts, so that they are not copied as they grow. The
     /// groups grow as they come: there are usually far fewer groups than rules, and a group
-    /// table sized for one group per rule was written all over (a page fault for every hundred
-    /// rules) to hold a few.
+    /// table sized for one group per rule would be written all over (a page fault for every
+    /// hundred rules) to hold a few.
     pub(crate) fn with_capacity(rules: usize) -> Self {
         Self {
             facts: Vec::with_capacity(rules),
@@ -320,6 +329,10 @@ pub(crate) fn shadowed(policy: &Policy, mut gather: Gather) -> Vec<(usize, Shado
         std::iter::repeat_with(|| None).take(groups.len()).collect();
     let any = |direction| ids.get(&(direction, Key::Any)).copied();
     let any_group = [any(Direction::Egress), any(Direction::Ingress)];
+    // The failsafe precedes every ingress rule.
+    let failsafe = settings
+        .preserve_ssh
+        .then(|| ssh_failsafe(&settings.ssh_ports));
 
     let mut out = Vec::new();
     let mut candidates = Vec::new();
@@ -327,12 +340,12 @@ pub(crate) fn shadowed(policy: &Policy, mut gather: Gather) -> Vec<(usize, Shado
     for (i, fact) in facts.iter().enumerate() {
         // The rule itself is read only when its facts are not enough.
         let ingress = fact.direction == Direction::Ingress;
-        if ingress && settings.preserve_ssh {
-            let r = &rules[i];
-            if r.protocol() == Protocol::Tcp && settings.ssh_ports.covers(r.ports()) {
-                out.push((i, Shadower::SshFailsafe));
-                continue;
-            }
+        if ingress
+            && let Some(failsafe) = &failsafe
+            && failsafe.covers(rules[i].matches())
+        {
+            out.push((i, Shadower::SshFailsafe));
+            continue;
         }
         if file_order && fact.alone {
             continue;

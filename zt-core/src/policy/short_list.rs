@@ -1,7 +1,7 @@
 //! A list that holds a single item without a heap allocation.
 //!
-//! Most rules name one network and one port range. A 10 000-rule policy kept each of those in
-//! its own `Vec`: two allocations per rule to make, and two to free, for a one-item list.
+//! Most rules name one network and one port range. A `Vec` for each would cost a 10 000-rule
+//! policy two allocations per rule to make, and two to free, for one-item lists.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;

@@ -1,6 +1,6 @@
 //! The ruleset as a readable table: what `zt check` prints and the snapshots record.
 
-use super::{Entry, Hook, Matcher, RuleMatch, Ruleset, Verdict};
+use super::{Entry, Hook, LogSpec, Matcher, RuleMatch, Ruleset, Verdict};
 use crate::policy::Protocol;
 use std::fmt;
 
@@ -34,11 +34,21 @@ fn service(protocol: Protocol, ports: &crate::policy::PortSet) -> String {
 }
 
 impl fmt::Display for RuleMatch {
-    /// `uid 1001 (web-user) -> 127.0.0.1/32 tcp/6379`; for ingress rules, whose identity is
-    /// always any, [`Entry`]'s table shows `from <sources> <service>` instead.
+    /// `uid 1001 (web-user) -> 127.0.0.1/32 tcp/6379`, or `everything`; for ingress rules,
+    /// whose identity is always any, [`Entry`]'s table shows `from <sources> <service>`
+    /// instead.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let service = service(self.protocol, &self.ports);
-        write!(f, "{} -> {} {service}", self.identity, self.peers)
+        if self.matches_everything() {
+            return f.write_str("everything");
+        }
+        let RuleMatch {
+            identity,
+            peers,
+            ports,
+            protocol,
+        } = self;
+        let service = service(*protocol, ports);
+        write!(f, "{identity} -> {peers} {service}")
     }
 }
 
@@ -49,10 +59,8 @@ impl fmt::Display for Matcher {
             Matcher::CtEstablished => f.write_str("ct state established,related"),
             Matcher::Loopback => f.write_str("arrived on lo"),
             Matcher::Icmpv6Link => f.write_str("icmpv6 neighbour discovery and mld"),
-            Matcher::SshIngress(p) => write!(f, "tcp to port {p}"),
             Matcher::SshReplies(p) => write!(f, "tcp from port {p}, established"),
             Matcher::Rule(m) => write!(f, "{m}"),
-            Matcher::All => f.write_str("everything"),
         }
     }
 }
@@ -61,8 +69,15 @@ impl Entry {
     /// The match column: the matcher, with ingress rules read as `from <sources> <service>`.
     pub fn match_text(&self) -> String {
         match (&self.matcher, self.hook) {
-            (Matcher::Rule(m), Hook::Ingress) => {
-                format!("from {} {}", m.peers, service(m.protocol, &m.ports))
+            (Matcher::Rule(m), Hook::Ingress) if !m.matches_everything() => {
+                let RuleMatch {
+                    // Always any: netfilter cannot see who receives.
+                    identity: _,
+                    peers,
+                    ports,
+                    protocol,
+                } = &**m;
+                format!("from {peers} {}", service(*protocol, ports))
             }
             (m, _) => m.to_string(),
         }
@@ -70,10 +85,14 @@ impl Entry {
 
     /// The action column: `accept`, `log "ZT-BLOCKED: " 10/second`, `log "…" then drop`.
     pub fn action_text(&self) -> String {
-        match (&self.log, self.verdict) {
+        let log = self.log.as_deref().map(|l| {
+            let LogSpec { prefix, rate } = l;
+            format!("log \"{}\" {rate}", prefix.as_str())
+        });
+        match (log, self.verdict) {
             (None, Some(v)) => v.to_string(),
-            (Some(l), None) => format!("log \"{}\" {}", l.prefix.as_str(), l.rate),
-            (Some(l), Some(v)) => format!("log \"{}\" {} then {v}", l.prefix.as_str(), l.rate),
+            (Some(l), None) => l,
+            (Some(l), Some(v)) => format!("{l} then {v}"),
             (None, None) => "continue".to_owned(),
         }
     }
@@ -87,10 +106,19 @@ impl fmt::Display for Ruleset {
             .iter()
             .enumerate()
             .map(|(i, e)| {
+                // Every field has its column: the origin shows in the name (`zt:…`).
+                let Entry {
+                    name,
+                    origin: _,
+                    hook,
+                    matcher: _,
+                    log: _,
+                    verdict: _,
+                } = e;
                 [
                     (i + 1).to_string(),
-                    e.name.to_string(),
-                    e.hook.to_string(),
+                    name.to_string(),
+                    hook.to_string(),
                     e.match_text(),
                     e.action_text(),
                 ]

@@ -3,7 +3,7 @@
 //! Every backend must give the kernel's packets the decisions [`Ruleset::evaluate`] gives
 //! the corresponding probes; the differential tests of each backend hold it to that.
 
-use super::{Hook, ICMPV6_LINK_TYPES, Matcher, RuleMatch, Ruleset, Verdict};
+use super::{Entry, Hook, ICMPV6_LINK_TYPES, Matcher, RuleMatch, Ruleset, Verdict};
 use crate::policy::{Direction, Family, Identity, Protocol};
 use serde::Serialize;
 use std::net::{IpAddr, SocketAddr};
@@ -39,6 +39,11 @@ pub enum ProbeProtocol {
 }
 
 /// A packet, as the firewall sees it at one hook.
+///
+/// Not `#[non_exhaustive]`, unlike the policy's structs: probes are written as struct
+/// literals by the tests that hold backends to the evaluator, and a literal fails to compile
+/// when a field is added, which is what those tests need. The evaluator destructures a probe
+/// naming every field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Probe {
     /// Leaving (egress, OUTPUT) or arriving (ingress, INPUT).
@@ -119,6 +124,9 @@ impl Probe {
 }
 
 /// What the ruleset decides for a probe.
+///
+/// Not `#[non_exhaustive]`: only the evaluator builds one, with a literal that names every
+/// field, and code outside zt-core that compares decisions may destructure it without `..`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Decision {
     /// The verdict.
@@ -134,54 +142,83 @@ pub struct Decision {
 impl RuleMatch {
     /// Whether a probe travelling in `direction` matches this rule.
     pub fn matches(&self, probe: &Probe, direction: Direction) -> bool {
-        let identity = match &self.identity {
+        let RuleMatch {
+            identity,
+            peers,
+            ports,
+            protocol,
+        } = self;
+        // What a rule match does not look at is named too, so that a new field of the probe
+        // is a decision here rather than an oversight.
+        let Probe {
+            direction: _,
+            uid,
+            gid,
+            cgroup,
+            protocol: probe_protocol,
+            src,
+            dst,
+            src_port: _,
+            dst_port,
+            icmp_type: _,
+            ct_state: _,
+            loopback: _,
+        } = probe;
+        let identity = match identity {
             Identity::Any => true,
-            Identity::User { uid, .. } => probe.uid == Some(*uid),
-            Identity::Group { gid, .. } => probe.gid == Some(*gid),
-            Identity::Cgroup(path) => probe.cgroup.as_deref().is_some_and(|c| path.contains(c)),
+            Identity::User { uid: want, name: _ } => *uid == Some(*want),
+            Identity::Group { gid: want, name: _ } => *gid == Some(*want),
+            Identity::Cgroup(path) => cgroup.as_deref().is_some_and(|c| path.contains(c)),
         };
         let peer = match direction {
-            Direction::Egress => probe.dst,
-            Direction::Ingress => probe.src,
+            Direction::Egress => *dst,
+            Direction::Ingress => *src,
         };
         let protocol = matches!(
-            (self.protocol, probe.protocol),
+            (protocol, probe_protocol),
             (Protocol::Any, _)
                 | (Protocol::Tcp, ProbeProtocol::Tcp)
                 | (Protocol::Udp, ProbeProtocol::Udp)
                 | (Protocol::Both, ProbeProtocol::Tcp | ProbeProtocol::Udp)
                 | (Protocol::Icmp, ProbeProtocol::Icmp)
         );
-        identity && protocol && self.peers.contains(peer) && self.ports.contains(probe.dst_port)
+        identity && protocol && peers.contains(peer) && ports.contains(*dst_port)
     }
 }
 
 impl Matcher {
     /// Whether a probe travelling in `direction` matches.
     pub fn matches(&self, probe: &Probe, direction: Direction) -> bool {
+        // The fields left to `RuleMatch::matches` are `_` here.
+        let Probe {
+            direction: _,
+            uid: _,
+            gid: _,
+            cgroup: _,
+            protocol,
+            src: _,
+            dst: _,
+            src_port,
+            dst_port: _,
+            icmp_type,
+            ct_state,
+            loopback,
+        } = probe;
         match self {
-            Matcher::CtInvalid => probe.ct_state == CtState::Invalid,
-            Matcher::CtEstablished => {
-                matches!(probe.ct_state, CtState::Established | CtState::Related)
-            }
-            Matcher::Loopback => probe.loopback,
+            Matcher::CtInvalid => *ct_state == CtState::Invalid,
+            Matcher::CtEstablished => matches!(ct_state, CtState::Established | CtState::Related),
+            Matcher::Loopback => *loopback,
             Matcher::Icmpv6Link => {
                 probe.family() == Family::V6
-                    && probe.protocol == ProbeProtocol::Icmp
-                    && probe
-                        .icmp_type
-                        .is_some_and(|t| ICMPV6_LINK_TYPES.contains(&t))
-            }
-            Matcher::SshIngress(ports) => {
-                probe.protocol == ProbeProtocol::Tcp && ports.contains(probe.dst_port)
+                    && *protocol == ProbeProtocol::Icmp
+                    && icmp_type.is_some_and(|t| ICMPV6_LINK_TYPES.contains(&t))
             }
             Matcher::SshReplies(ports) => {
-                probe.protocol == ProbeProtocol::Tcp
-                    && probe.ct_state == CtState::Established
-                    && ports.contains(probe.src_port)
+                *protocol == ProbeProtocol::Tcp
+                    && *ct_state == CtState::Established
+                    && ports.contains(*src_port)
             }
             Matcher::Rule(m) => m.matches(probe, direction),
-            Matcher::All => true,
         }
     }
 }
@@ -191,17 +228,27 @@ impl Ruleset {
     pub fn evaluate(&self, probe: &Probe) -> Decision {
         let mut logged = Vec::new();
         for (i, e) in self.entries_for(probe.direction) {
-            if !e.matcher.matches(probe, probe.direction) {
+            let Entry {
+                name,
+                // Applied by `entries_for`.
+                hook: _,
+                // Where an entry comes from does not change what it decides.
+                origin: _,
+                matcher,
+                log,
+                verdict,
+            } = e;
+            if !matcher.matches(probe, probe.direction) {
                 continue;
             }
-            if e.log.is_some() {
-                logged.push(e.name.to_string());
+            if log.is_some() {
+                logged.push(name.to_string());
             }
-            if let Some(verdict) = e.verdict {
+            if let Some(verdict) = *verdict {
                 return Decision {
                     verdict,
                     entry: i,
-                    name: e.name.to_string(),
+                    name: name.to_string(),
                     logged,
                 };
             }

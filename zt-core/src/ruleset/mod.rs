@@ -9,17 +9,23 @@
 //! | 2 | `zt:established` | both | conntrack state established or related (if `preserve_established`) | accept |
 //! | 3 | `zt:loopback` | ingress | arrived on `lo` | accept |
 //! | 4 | `zt:icmpv6-link` | both | ICMPv6 neighbour discovery and MLD | accept |
-//! | 5 | `zt:ssh` | ingress | TCP to an SSH port (if `preserve_ssh`) | accept |
+//! | 5 | `zt:ssh` | ingress | TCP to an SSH port, from anywhere (if `preserve_ssh`) | accept |
 //! | 6 | `zt:ssh-replies` | egress | TCP from an SSH port, established (if `preserve_ssh` without `preserve_established`) | accept |
 //! | … | policy rules | their direction | by priority, then file order | their action |
 //! | n-1 | `zt:log` | both | everything (if `log_blocked` under default deny) | log, continue |
 //! | n | `zt:default` | both | everything | the default policy |
 //!
+//! zt's entries that a policy rule could express — `zt:ssh`, `zt:log`, `zt:default` — hold an
+//! ordinary [`RuleMatch`] ([`Matcher::Rule`]), so every backend compiles them, and the
+//! evaluator decides them, exactly as it does policy rules. The others need what no rule can
+//! say: conntrack state, the input interface, ICMPv6 types.
+//!
 //! Loopback traffic is filtered on egress, where the sending process is known; filtering it
-//! again on ingress could only break it. `zt:icmpv6-link` is not in the original brief: IPv6
-//! neighbour discovery is untracked by conntrack, so without it a default-deny host loses IPv6
-//! on every real interface — SSH over IPv6 included. MLD reports ride along because switches
-//! that snoop MLD stop forwarding neighbour solicitations to hosts that never send them.
+//! again on ingress could only break it. `zt:icmpv6-link` goes beyond the architecture's list
+//! of entries: IPv6 neighbour discovery is untracked by conntrack, so without it a default-deny
+//! host loses IPv6 on every real interface — SSH over IPv6 included. MLD reports ride along
+//! because switches that snoop MLD stop forwarding neighbour solicitations to hosts that never
+//! send them.
 
 mod display;
 mod evaluate;
@@ -31,7 +37,8 @@ pub use rule_ref::RuleRef;
 pub use crate::policy::RuleMatch;
 use crate::policy::shadow::Order;
 use crate::policy::{
-    ALLOWED_LOG_PREFIX, Action, DefaultPolicy, Direction, LogPrefix, LogRate, Policy, PortSet,
+    ALLOWED_LOG_PREFIX, Action, AddressSet, DefaultPolicy, Direction, Identity, LogPrefix, LogRate,
+    Policy, PortSet, Protocol, Rule, Settings,
 };
 use crate::short_str::ShortStr;
 use serde::Serialize;
@@ -117,6 +124,8 @@ impl From<Action> for Verdict {
 }
 
 /// What an entry matches.
+///
+/// Exhaustive on purpose: a backend's `match` fails to compile on a new matcher.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Matcher {
@@ -128,23 +137,68 @@ pub enum Matcher {
     Loopback,
     /// ICMPv6 of the types in [`ICMPV6_LINK_TYPES`].
     Icmpv6Link,
-    /// TCP to one of these (local) ports, any source.
-    SshIngress(PortSet),
     /// Established TCP from one of these (local) ports.
     SshReplies(PortSet),
-    /// A policy rule's match (shared with the policy's [`crate::Rule`]).
+    /// A rule match: a policy rule's (shared with the policy's [`crate::Rule`]), or one of
+    /// zt's own entries a rule could express (see [`ssh_failsafe`] and [`everything`]).
     Rule(RuleRef),
-    /// Everything.
-    All,
+}
+
+/// What `zt:ssh` matches: TCP to one of `ports` (local), from any source — the match of an
+/// ingress rule that names those ports.
+pub fn ssh_failsafe(ports: &PortSet) -> RuleMatch {
+    RuleMatch {
+        identity: Identity::Any,
+        peers: AddressSet::any(),
+        ports: ports.clone(),
+        protocol: Protocol::Tcp,
+    }
+}
+
+/// What `zt:log` and `zt:default` match: every packet.
+pub fn everything() -> RuleMatch {
+    RuleMatch {
+        identity: Identity::Any,
+        peers: AddressSet::any(),
+        ports: PortSet::any(),
+        protocol: Protocol::Any,
+    }
 }
 
 /// A log action: prefix and rate limit.
+///
+/// Closed (see [the policy module](crate::policy#a-new-field-cannot-go-unnoticed)):
+/// backends read it through [`LogSpec::parts`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
 pub struct LogSpec {
     /// The log line prefix (validated: ≤ 29 bytes, no quotes or control characters).
     pub prefix: LogPrefix,
     /// The rate limit.
     pub rate: LogRate,
+}
+
+/// Every field of a [`LogSpec`], borrowed: how code outside zt-core reads a log action. Not
+/// `#[non_exhaustive]`, so that a field added here fails to compile in every backend that
+/// renders a log action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogSpecParts<'a> {
+    /// The log line prefix.
+    pub prefix: &'a LogPrefix,
+    /// The rate limit.
+    pub rate: LogRate,
+}
+
+impl LogSpec {
+    /// Every field, for a destructuring that names them all.
+    pub fn parts(&self) -> LogSpecParts<'_> {
+        // No `..`: a new field must be added to the view.
+        let LogSpec { prefix, rate } = self;
+        LogSpecParts {
+            prefix,
+            rate: *rate,
+        }
+    }
 }
 
 /// Where an entry comes from.
@@ -160,14 +214,17 @@ pub enum Origin {
 }
 
 /// One entry of the first-match list.
+///
+/// Closed: its fields are private; backends read it through [`Entry::parts`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Entry {
     name: ShortStr,
     origin: Origin,
     hook: Hook,
     matcher: Matcher,
-    /// Shared: a ruleset has at most two log actions (allowed and blocked), and a 10 000-entry
-    /// list holding a copy in every entry was almost a fifth larger.
+    /// Shared: a ruleset has at most two log actions (allowed and blocked), and a copy in every
+    /// entry would make a 10 000-entry list almost a fifth larger.
     log: Option<Arc<LogSpec>>,
     verdict: Option<Verdict>,
 }
@@ -197,10 +254,51 @@ impl Entry {
     pub fn verdict(&self) -> Option<Verdict> {
         self.verdict
     }
+
+    /// Every field, for a destructuring that names them all.
+    pub fn parts(&self) -> EntryParts<'_> {
+        // No `..`: a new field must be added to the view.
+        let Entry {
+            name,
+            origin,
+            hook,
+            matcher,
+            log,
+            verdict,
+        } = self;
+        EntryParts {
+            name: name.as_str(),
+            origin: *origin,
+            hook: *hook,
+            matcher,
+            log: log.as_deref(),
+            verdict: *verdict,
+        }
+    }
+}
+
+/// Every field of an [`Entry`], borrowed: how a backend's compiler reads an entry. Not
+/// `#[non_exhaustive]`, so that a field added here fails to compile in every compiler until
+/// it handles it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryParts<'a> {
+    /// The policy rule's name, or zt's name for its own entries (`zt:…`).
+    pub name: &'a str,
+    /// Prologue, policy rule, or epilogue.
+    pub origin: Origin,
+    /// The hooks it is installed on.
+    pub hook: Hook,
+    /// What it matches.
+    pub matcher: &'a Matcher,
+    /// Whether (and how) matching packets are logged.
+    pub log: Option<&'a LogSpec>,
+    /// The verdict; `None` for a log-only entry, after which evaluation continues.
+    pub verdict: Option<Verdict>,
 }
 
 /// The ordered first-match list for a policy. Built only from a validated [`Policy`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Ruleset {
     entries: Vec<Entry>,
 }
@@ -225,7 +323,16 @@ fn own(
 impl Ruleset {
     /// The ruleset of a policy: prologue, rules by priority then file order, epilogue.
     pub fn from_policy(policy: &Policy) -> Self {
-        let s = policy.settings();
+        // Every setting shapes the ruleset: none may be left out.
+        let Settings {
+            default_policy,
+            log_blocked,
+            log_prefix,
+            log_rate,
+            preserve_ssh,
+            ssh_ports,
+            preserve_established,
+        } = policy.settings();
         let rules = policy.rules();
         let mut entries = Vec::with_capacity(rules.len() + 8);
         let pro = Origin::Prologue;
@@ -236,7 +343,7 @@ impl Ruleset {
             Matcher::CtInvalid,
             Some(Verdict::Drop),
         ));
-        if s.preserve_established() {
+        if *preserve_established {
             let m = Matcher::CtEstablished;
             entries.push(own(
                 names::ESTABLISHED,
@@ -261,8 +368,8 @@ impl Ruleset {
             m,
             Some(Verdict::Accept),
         ));
-        if s.preserve_ssh() {
-            let m = Matcher::SshIngress(s.ssh_ports().clone());
+        if *preserve_ssh {
+            let m = Matcher::Rule(RuleRef::own(ssh_failsafe(ssh_ports)));
             entries.push(own(
                 names::SSH,
                 pro,
@@ -270,8 +377,8 @@ impl Ruleset {
                 m,
                 Some(Verdict::Accept),
             ));
-            if !s.preserve_established() {
-                let m = Matcher::SshReplies(s.ssh_ports().clone());
+            if !*preserve_established {
+                let m = Matcher::SshReplies(ssh_ports.clone());
                 entries.push(own(
                     names::SSH_REPLIES,
                     pro,
@@ -283,32 +390,45 @@ impl Ruleset {
         }
         let allowed = Arc::new(LogSpec {
             prefix: LogPrefix::trusted(ALLOWED_LOG_PREFIX),
-            rate: s.log_rate(),
+            rate: *log_rate,
         });
         let blocked = Arc::new(LogSpec {
-            prefix: s.log_prefix().clone(),
-            rate: s.log_rate(),
+            prefix: log_prefix.clone(),
+            rate: *log_rate,
         });
         let shared = policy.shared_rules();
         for i in Order::of(policy).iter() {
-            let r = &rules[i];
-            let log = r.log().then(|| match r.action() {
+            let Rule {
+                name,
+                description: _,
+                direction,
+                // Read through the policy's shared rules (`RuleRef`), not copied.
+                matches: _,
+                action,
+                // Already applied: `Order` is the evaluation order.
+                priority: _,
+                log,
+                provenance: _,
+            } = &rules[i];
+            let log = log.then(|| match action {
                 Action::Allow => Arc::clone(&allowed),
                 Action::Deny | Action::Reject => Arc::clone(&blocked),
             });
             entries.push(Entry {
-                name: r.name().0.clone(),
+                name: name.0.clone(),
                 origin: Origin::Rule(i),
-                hook: r.direction().into(),
+                hook: (*direction).into(),
                 matcher: Matcher::Rule(RuleRef::new(shared, i)),
                 log,
-                verdict: Some(r.action().into()),
+                verdict: Some((*action).into()),
             });
         }
         let epi = Origin::Epilogue;
-        let deny = s.default_policy() == DefaultPolicy::Deny;
-        if deny && s.log_blocked() {
-            let mut log = own(names::LOG, epi, Hook::Both, Matcher::All, None);
+        let all = RuleRef::own(everything());
+        let deny = *default_policy == DefaultPolicy::Deny;
+        if deny && *log_blocked {
+            let m = Matcher::Rule(all.clone());
+            let mut log = own(names::LOG, epi, Hook::Both, m, None);
             log.log = Some(blocked);
             entries.push(log);
         }
@@ -317,7 +437,7 @@ impl Ruleset {
             names::DEFAULT,
             epi,
             Hook::Both,
-            Matcher::All,
+            Matcher::Rule(all),
             Some(default),
         ));
         Self { entries }

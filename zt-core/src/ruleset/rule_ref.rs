@@ -1,4 +1,4 @@
-//! A ruleset entry's view of the policy rule it came from.
+//! A ruleset entry's rule match: a policy rule's, or one of zt's own.
 
 use crate::policy::{Rule, RuleMatch};
 use serde::{Serialize, Serializer};
@@ -7,17 +7,23 @@ use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 use std::sync::Arc;
 
-/// A policy rule's [`RuleMatch`], shared with the [`crate::Policy`] it came from: it reads as
-/// the match itself (through `Deref`, and in `Debug`, `Display`, comparison, hashing and serde).
+/// The [`RuleMatch`] of a ruleset entry: it reads as the match itself (through `Deref`, and in
+/// `Debug`, `Display`, comparison, hashing and serde), wherever the match is kept.
 ///
-/// Entries hold the policy's rule list and an index rather than a reference-counted copy of
-/// each match. With one allocation per rule, a 10 000-rule policy spent a large share of its
-/// load allocating matches and a large share of its drop freeing them again.
+/// A policy rule's match stays in the [`crate::Policy`]'s rule list, which entries share with
+/// an index into it: an allocation per rule would cost a 10 000-rule policy a large share of
+/// its load time, and as much again to free. zt's own entries that a rule could express (the
+/// SSH failsafe, the log and the default) hold a match of their own, so backends compile them
+/// like policy rules.
 #[derive(Clone)]
-pub struct RuleRef {
-    rules: Arc<Vec<Rule>>,
-    /// An index into `rules`, which is never changed while shared.
-    index: usize,
+pub struct RuleRef(Source);
+
+#[derive(Clone)]
+enum Source {
+    /// `rules[index]`'s match; the list is never changed while shared.
+    Policy { rules: Arc<Vec<Rule>>, index: usize },
+    /// The match of one of zt's own entries.
+    Own(Arc<RuleMatch>),
 }
 
 impl RuleRef {
@@ -25,10 +31,15 @@ impl RuleRef {
     /// permutation of the rules' indices).
     pub(crate) fn new(rules: &Arc<Vec<Rule>>, index: usize) -> Self {
         debug_assert!(index < rules.len());
-        Self {
+        Self(Source::Policy {
             rules: Arc::clone(rules),
             index,
-        }
+        })
+    }
+
+    /// A match of zt's own.
+    pub(crate) fn own(m: RuleMatch) -> Self {
+        Self(Source::Own(Arc::new(m)))
     }
 }
 
@@ -36,7 +47,10 @@ impl Deref for RuleRef {
     type Target = RuleMatch;
 
     fn deref(&self) -> &RuleMatch {
-        self.rules[self.index].matches()
+        match &self.0 {
+            Source::Policy { rules, index } => rules[*index].matches(),
+            Source::Own(m) => m,
+        }
     }
 }
 
