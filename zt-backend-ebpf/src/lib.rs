@@ -269,9 +269,7 @@ impl Driver for EbpfBackend {
     type State = State;
 
     fn supports(&self) -> Capabilities {
-        Capabilities::all()
-            .without_ingress(render::INGRESS_REASON)
-            .without_icmp(render::ICMP_REASON)
+        render::CAPABILITIES
     }
 
     fn read(&mut self) -> Result<State, zt_core::Error> {

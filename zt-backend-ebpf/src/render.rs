@@ -47,7 +47,7 @@ use crate::layout;
 use assemble::{Item, PortPart, assemble};
 use zt_core::policy::{PortRangeParts, RuleMatchParts};
 use zt_core::ruleset::{EntryParts, Origin, names};
-use zt_core::{CgroupPath, Hook, Identity, Matcher, Protocol, RuleMatch, Ruleset};
+use zt_core::{Capabilities, CgroupPath, Hook, Identity, Matcher, Protocol, RuleMatch, Ruleset};
 
 /// Largest port range expanded into exact-port entries; larger ranges get a range group.
 pub const EXPAND_PORTS_MAX: u32 = 64;
@@ -70,12 +70,25 @@ pub const INGRESS_REASON: &str =
 /// The reason given for ICMP rules.
 pub const ICMP_REASON: &str = "ICMP never reaches the connect/sendmsg hooks it enforces at; use the nft or iptables backend for ICMP rules";
 
+/// What the socket hooks can enforce: no ingress rules, no ICMP rules. The backend declares
+/// it ([`zt_core::Driver::supports`]), and [`render`] checks it the same way, so a rule is
+/// refused with the same error however the rendering is reached.
+pub const CAPABILITIES: Capabilities = Capabilities::all()
+    .without_ingress(INGRESS_REASON)
+    .without_icmp(ICMP_REASON);
+
 /// Render the egress half of `ruleset` into map contents.
 ///
 /// Refuses (with [`EbpfError::Unsupported`] naming the rule) ingress rules and ICMP rules,
-/// which the socket hooks cannot see; fails when a cgroup a rule names does not exist or the
-/// policy does not fit the maps.
+/// which the socket hooks cannot see ([`CAPABILITIES`]); fails when a cgroup a rule names does
+/// not exist or the policy does not fit the maps.
 pub fn render(ruleset: &Ruleset, cgroups: &dyn CgroupIds) -> Result<Rendered, EbpfError> {
+    if let Some((rule, reason)) = CAPABILITIES.refusal(ruleset) {
+        return Err(EbpfError::Unsupported {
+            rule: rule.to_owned(),
+            reason: reason.to_owned(),
+        });
+    }
     let mut items = Vec::new();
     let mut rules = Vec::new();
     let mut default = None;
@@ -106,15 +119,9 @@ pub fn render(ruleset: &Ruleset, cgroups: &dyn CgroupIds) -> Result<Rendered, Eb
             | Matcher::SshReplies(_) => continue,
         };
         match (origin, hook) {
-            (Origin::Rule(_), Hook::Ingress) => {
-                return Err(EbpfError::Unsupported {
-                    rule: name.to_owned(),
-                    reason: INGRESS_REASON.to_owned(),
-                });
-            }
-            // zt's own inbound entries (the SSH failsafe) are left to the host firewall, as
-            // all inbound traffic is.
-            (Origin::Prologue | Origin::Epilogue, Hook::Ingress) => {}
+            // Inbound policy rules were refused above (CAPABILITIES); zt's own inbound entries
+            // (the SSH failsafe) are left to the host firewall, as all inbound traffic is.
+            (_, Hook::Ingress) => {}
             // The log and the default match every call: the program's fallback when no group
             // matches, rather than a group of their own.
             (Origin::Epilogue, _) if m.matches_everything() => match verdict {
@@ -197,12 +204,9 @@ fn rule_items<'a>(
         Protocol::Udp => &[Transport::Udp],
         Protocol::Both => &[Transport::Tcp, Transport::Udp],
         Protocol::Any => &[Transport::Tcp, Transport::Udp, Transport::Other],
-        Protocol::Icmp => {
-            return Err(EbpfError::Unsupported {
-                rule: name.to_owned(),
-                reason: ICMP_REASON.to_owned(),
-            });
-        }
+        // No connect or sendmsg call is ICMP, so an ICMP match has nothing to decide here
+        // (policy rules of protocol icmp were refused by render, CAPABILITIES).
+        Protocol::Icmp => return Ok(Vec::new()),
     };
     let (kind, identity) = identity_key(identity, name, cgroups)?;
     Ok(port_parts(ports)

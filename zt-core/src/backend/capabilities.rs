@@ -45,24 +45,29 @@ impl Capabilities {
     /// backend's to install or leave out (the eBPF backend leaves the ingress prologue to the
     /// host firewall, as its documentation says); only the operator's rules are checked here.
     pub fn check(&self, backend: &'static str, ruleset: &Ruleset) -> Result<(), Error> {
-        for entry in ruleset.entries() {
-            let (Origin::Rule(_), Matcher::Rule(m)) = (entry.origin(), entry.matcher()) else {
-                continue;
-            };
-            let refused = match (self.ingress, self.icmp) {
-                (Some(reason), _) if entry.hook() == Hook::Ingress => Some(reason),
-                (_, Some(reason)) if m.protocol == Protocol::Icmp => Some(reason),
-                _ => None,
-            };
-            if let Some(reason) = refused {
-                return Err(Error::Unsupported {
-                    backend,
-                    rule: entry.name().to_owned(),
-                    reason: reason.to_owned(),
-                });
-            }
+        match self.refusal(ruleset) {
+            Some((rule, reason)) => Err(Error::Unsupported {
+                backend,
+                rule: rule.to_owned(),
+                reason: reason.to_owned(),
+            }),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// The first policy rule of `ruleset` this backend cannot enforce, and why.
+    pub fn refusal<'r>(&self, ruleset: &'r Ruleset) -> Option<(&'r str, &'static str)> {
+        ruleset.entries().iter().find_map(|entry| {
+            let (Origin::Rule(_), Matcher::Rule(m)) = (entry.origin(), entry.matcher()) else {
+                return None;
+            };
+            let reason = match (self.ingress, self.icmp) {
+                (Some(reason), _) if entry.hook() == Hook::Ingress => reason,
+                (_, Some(reason)) if m.protocol == Protocol::Icmp => reason,
+                _ => return None,
+            };
+            Some((entry.name(), reason))
+        })
     }
 }
 
