@@ -382,8 +382,11 @@ pub fn counters(t: &LowTable) -> Vec<Counter> {
 /// Copy counter values from `current` into the rules and set elements of `desired` that are
 /// unchanged (same chain, comment and expressions; same element key and comment), so an
 /// apply that rebuilds the table does not reset the counters of rules it did not change.
+///
+/// Elements (there may be tens of thousands) are matched by their key and comment as they
+/// are, never formatted; rules (a handful per hook) by their canonical text.
 pub fn carry_counters(current: &LowTable, desired: &mut LowTable) {
-    use std::collections::{HashMap, VecDeque};
+    use std::collections::VecDeque;
     type Counts = VecDeque<Vec<(u64, u64)>>;
     let counts = |exprs: &[LowExpr]| -> Vec<(u64, u64)> {
         exprs
@@ -405,31 +408,53 @@ pub fn carry_counters(current: &LowTable, desired: &mut LowTable) {
             }
         }
     };
+    let counted = |exprs: &[LowExpr]| {
+        exprs
+            .iter()
+            .any(|e| matches!(e, LowExpr::Counter { packets, bytes } if *packets > 0 || *bytes > 0))
+    };
     let mut rules: HashMap<(String, Option<String>, String), Counts> = HashMap::new();
     for c in &current.chains {
-        for r in &c.rules {
+        for r in c.rules.iter().filter(|r| counted(&r.exprs)) {
             let key = (c.name.clone(), r.comment.clone(), r.to_string());
             rules.entry(key).or_default().push_back(counts(&r.exprs));
         }
     }
-    for c in &mut desired.chains {
-        for r in &mut c.rules {
-            let key = (c.name.clone(), r.comment.clone(), r.to_string());
-            if let Some(values) = rules.get_mut(&key).and_then(VecDeque::pop_front) {
-                restore(&mut r.exprs, values);
+    if !rules.is_empty() {
+        for c in &mut desired.chains {
+            for r in &mut c.rules {
+                let key = (c.name.clone(), r.comment.clone(), r.to_string());
+                if let Some(values) = rules.get_mut(&key).and_then(VecDeque::pop_front) {
+                    restore(&mut r.exprs, values);
+                }
             }
         }
     }
-    let mut elements: HashMap<(u32, String), Counts> = HashMap::new();
+    // Only elements that counted something need carrying: a fresh element starts at zero.
+    type ElementKey<'a> = (u32, &'a [u8], Option<&'a [u8]>, Option<&'a str>);
+    let mut elements: foldhash::HashMap<ElementKey<'_>, Counts> = foldhash::HashMap::default();
     for s in &current.sets {
-        for e in &s.elements {
-            let key = (s.key_type, format!("{e} {:?}", e.comment));
+        for e in s.elements.iter().filter(|e| counted(&e.exprs)) {
+            let key = (
+                s.key_type,
+                e.key.as_slice(),
+                e.key_end.as_deref(),
+                e.comment.as_deref(),
+            );
             elements.entry(key).or_default().push_back(counts(&e.exprs));
         }
     }
+    if elements.is_empty() {
+        return;
+    }
     for s in &mut desired.sets {
         for e in &mut s.elements {
-            let key = (s.key_type, format!("{e} {:?}", e.comment));
+            let key = (
+                s.key_type,
+                e.key.as_slice(),
+                e.key_end.as_deref(),
+                e.comment.as_deref(),
+            );
             if let Some(values) = elements.get_mut(&key).and_then(VecDeque::pop_front) {
                 restore(&mut e.exprs, values);
             }

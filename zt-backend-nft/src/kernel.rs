@@ -12,8 +12,14 @@ use std::path::PathBuf;
 pub trait Kernel {
     /// Table `name` as the kernel holds it, or `None` when it does not exist.
     fn read(&mut self, name: &str) -> Result<Option<LowTable>, NftError>;
-    /// Make table `name` hold exactly `table`, or remove it (`None`), in one transaction.
-    fn replace(&mut self, name: &str, table: Option<&LowTable>) -> Result<(), NftError>;
+    /// Make table `name` hold exactly `table`, or remove it (`None`), in one transaction;
+    /// `present` says whether the table exists now.
+    fn replace(
+        &mut self,
+        name: &str,
+        present: bool,
+        table: Option<&LowTable>,
+    ) -> Result<(), NftError>;
     /// The id of the cgroup v2 directory `path` (relative to the cgroup v2 root), or `None`
     /// when it does not exist; `Err` when there is no cgroup v2 hierarchy.
     fn cgroup_id(&self, path: &str) -> Result<Option<u64>, PathBuf>;
@@ -55,12 +61,20 @@ impl Kernel for Netlink {
         self.with_socket(|s| s.dump(name))
     }
 
-    fn replace(&mut self, name: &str, table: Option<&LowTable>) -> Result<(), NftError> {
+    fn replace(
+        &mut self,
+        name: &str,
+        present: bool,
+        table: Option<&LowTable>,
+    ) -> Result<(), NftError> {
+        if !present && table.is_none() {
+            return Ok(());
+        }
         #[cfg(feature = "fault-injection")]
         let faulty = fault::refused_by_the_kernel(table);
         #[cfg(feature = "fault-injection")]
         let table = faulty.as_ref().or(table);
-        let batch = ffi::encode_batch(name, table)?;
+        let batch = ffi::encode_batch(name, present, table)?;
         zt_core::fault::kill_at("batch-built");
         self.with_socket(|s| s.transact(&batch))
     }

@@ -215,10 +215,12 @@ impl<K: Kernel> Driver for NftBackend<K> {
         }
     }
 
-    /// One transaction that replaces the table (creating it first if missing, so the delete in
-    /// the same batch cannot fail), or deletes it.
-    fn write(&mut self, _: &Option<LowTable>, to: &Option<LowTable>) -> Result<(), Error> {
-        Ok(self.kernel.replace(&self.table, to.as_ref())?)
+    /// One transaction that replaces the table, builds it where there was none, or deletes
+    /// it.
+    fn write(&mut self, from: &Option<LowTable>, to: &Option<LowTable>) -> Result<(), Error> {
+        Ok(self
+            .kernel
+            .replace(&self.table, from.is_some(), to.as_ref())?)
     }
 
     /// The `nft -f` script of the table `ruleset` compiles to (it replaces the whole table,

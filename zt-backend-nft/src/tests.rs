@@ -23,7 +23,7 @@ impl Kernel for Memory {
     fn read(&mut self, name: &str) -> Result<Option<LowTable>, NftError> {
         Ok(self.tables.get(name).cloned())
     }
-    fn replace(&mut self, name: &str, table: Option<&LowTable>) -> Result<(), NftError> {
+    fn replace(&mut self, name: &str, _: bool, table: Option<&LowTable>) -> Result<(), NftError> {
         self.writes += 1;
         match table {
             Some(t) => self.tables.insert(name.to_owned(), t.clone()),

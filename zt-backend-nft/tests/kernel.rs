@@ -312,7 +312,7 @@ fn the_kernel_refusing_a_transaction_leaves_the_previous_table_and_names_the_cul
         },
     );
     let mut kernel = zt_backend_nft::Netlink::default();
-    let err = zt_backend_nft::Kernel::replace(&mut kernel, "zt", Some(&broken))
+    let err = zt_backend_nft::Kernel::replace(&mut kernel, "zt", true, Some(&broken))
         .unwrap_err()
         .to_string();
     assert!(err.contains("broken-rule"), "{err}");
@@ -321,6 +321,17 @@ fn the_kernel_refusing_a_transaction_leaves_the_previous_table_and_names_the_cul
         before,
         "nothing changed"
     );
+    // A transaction built for a kernel without zt's table, sent where the table has appeared
+    // since, is refused whole too: its chains exist already.
+    let fresh = b.table_for(&ruleset(SPEC)).unwrap();
+    let err = zt_backend_nft::Kernel::replace(&mut kernel, "zt", false, Some(&fresh))
+        .expect_err("building over an existing table must fail")
+        .to_string();
+    assert!(
+        err.contains("table inet zt") && err.contains("exists"),
+        "{err}"
+    );
+    assert_eq!(list(&ns, &["-a", "-s", "list", "ruleset"]), before);
 }
 
 #[test]

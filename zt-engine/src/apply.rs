@@ -124,9 +124,6 @@ impl Engine {
         }
 
         // Everything the kernel change needs afterwards is prepared and recorded first.
-        self.state
-            .check_writable()
-            .inspect_err(|e| self.failed(&entry, e))?;
         let snapshot = self
             .backend
             .snapshot_before(&plan)
@@ -140,7 +137,9 @@ impl Engine {
             },
         };
         let older = self.state.rollback_point()?;
-        self.state.set_intent(Some(&intent))?;
+        self.state
+            .begin(&intent)
+            .inspect_err(|e| self.failed(&entry, e))?;
         fault::kill_at("intent-recorded");
         let pending = match options.confirm {
             None => None,
@@ -238,9 +237,9 @@ impl Engine {
             ));
         }
         trail::append(self.state.root(), entry)?;
-        self.state.set_rollback_point(Some(&intent.point))?;
-        fault::kill_at("rollback-point-recorded");
-        self.state.set_applied(Some(&intent.record))?;
+        self.state.finish(&intent.point, &intent.record, || {
+            fault::kill_at("rollback-point-recorded")
+        })?;
         fault::kill_at("recorded");
         self.state.set_intent(None)
     }

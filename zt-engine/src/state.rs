@@ -119,18 +119,50 @@ impl StateDir {
         self.write("intent.json", intent)
     }
 
-    /// Fail unless a file can be created in this backend's directory and the trail can be
-    /// opened for appending: checked before the kernel is touched.
-    pub fn check_writable(&self) -> Result<(), EngineError> {
-        self.probe()
+    /// Record the apply in progress, before the kernel is touched: the first write of an
+    /// apply, so a directory that cannot be written (full, read-only) stops it here, with
+    /// nothing changed.
+    pub fn begin(&self, intent: &Intent) -> Result<(), EngineError> {
+        self.open_trail()
+            .and_then(|()| self.set_intent(Some(intent)))
             .map_err(|e| EngineError::NotWritable(Box::new(e)))
     }
 
-    fn probe(&self) -> Result<(), EngineError> {
+    /// Record a finished apply: how to undo it and what is in force, both written and synced
+    /// before either replaces its predecessor (one directory sync for both). `between` runs
+    /// between the two replacements.
+    pub fn finish(
+        &self,
+        point: &RollbackPoint,
+        applied: &Applied,
+        between: impl FnOnce(),
+    ) -> Result<(), EngineError> {
+        let rollback = self.dir.join("rollback.json");
+        let record = self.dir.join("applied.json");
+        let first = stage(&rollback, &encode(point)?)?;
+        let second = match stage(&record, &encode(applied)?) {
+            Ok(tmp) => tmp,
+            Err(e) => {
+                let _ = fs::remove_file(&first);
+                return Err(e);
+            }
+        };
+        if let Err(e) = fs::rename(&first, &rollback) {
+            let _ = fs::remove_file(&first);
+            let _ = fs::remove_file(&second);
+            return Err(EngineError::state("write", rollback, e));
+        }
+        between();
+        if let Err(e) = fs::rename(&second, &record) {
+            let _ = fs::remove_file(&second);
+            return Err(EngineError::state("write", record, e));
+        }
+        sync_dir(&self.dir)
+    }
+
+    /// Fail unless the audit trail can be opened for appending.
+    fn open_trail(&self) -> Result<(), EngineError> {
         self.create()?;
-        let probe = self.dir.join(".zt-write-probe");
-        write_atomically(&probe, b"zt\n", 0o600)?;
-        let _ = fs::remove_file(&probe);
         let trail = self.root.join("audit.log");
         OpenOptions::new()
             .append(true)
@@ -175,9 +207,22 @@ impl StateDir {
     }
 }
 
-/// Replace `path` with `contents`: write a temporary file beside it, sync it, rename it over
-/// the old one and sync the directory, so readers (and a crash) see the old or the new file.
-pub fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), EngineError> {
+/// A state file's text: pretty JSON, for the operator who reads it.
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, EngineError> {
+    let mut text = serde_json::to_vec_pretty(value).map_err(|source| EngineError::Encode {
+        what: "a state file",
+        source,
+    })?;
+    text.push(b'\n');
+    Ok(text)
+}
+
+/// Write `contents` into a temporary file beside `path` and sync it; the temporary's path.
+fn stage(path: &Path, contents: &[u8]) -> Result<PathBuf, EngineError> {
+    stage_with(path, contents, 0o600)
+}
+
+fn stage_with(path: &Path, contents: &[u8], mode: u32) -> Result<PathBuf, EngineError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -191,14 +236,26 @@ pub fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), E
             .mode(mode)
             .open(&tmp)?;
         file.write_all(contents)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
+        file.sync_all()
     })();
-    if let Err(e) = result {
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(EngineError::state("write", path, e))
+        }
+    }
+}
+
+/// Replace `path` with `contents`: write a temporary file beside it, sync it, rename it over
+/// the old one and sync the directory, so readers (and a crash) see the old or the new file.
+pub fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), EngineError> {
+    let tmp = stage_with(path, contents, mode)?;
+    if let Err(e) = fs::rename(&tmp, path) {
         let _ = fs::remove_file(&tmp);
         return Err(EngineError::state("write", path, e));
     }
-    sync_dir(dir)
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
 /// Make a rename or removal in `dir` durable.

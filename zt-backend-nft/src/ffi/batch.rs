@@ -1,11 +1,15 @@
 //! The transaction that replaces zt's table, as one buffer of netlink messages.
 
+use super::FAMILY;
 use super::cstring;
 use super::expr::{Prebuilt, encode_expr};
 use super::set::{SetMsg, add_elements};
 use crate::error::NftError;
 use crate::low::{LowBase, LowRule, LowTable};
-use nftnl::{Batch, Chain, MsgType, ProtoFamily, Rule, Table};
+use nftnl::nftnl_sys as sys;
+use nftnl::{Batch, Chain, MsgType, NlMsg, ProtoFamily, Rule, Table};
+use std::ffi::{CStr, c_char, c_void};
+use std::ptr::NonNull;
 
 /// A built batch: one buffer to send in one `sendmsg`, and what each message concerns.
 pub(crate) struct EncodedBatch {
@@ -16,20 +20,34 @@ pub(crate) struct EncodedBatch {
 }
 
 /// Encode the transaction that makes table `name` hold exactly `table` — or removes it when
-/// `table` is `None` — whatever was there before: create (no-op if present), delete, then
-/// build the new content, all in one batch the kernel commits atomically.
-pub(crate) fn encode_batch(name: &str, table: Option<&LowTable>) -> Result<EncodedBatch, NftError> {
+/// `table` is `None` — all in one batch the kernel commits atomically. Where the table is
+/// `present`, it is created (a no-op), deleted, and built anew, whatever it held; where it is
+/// not, it is only built: a table created and deleted in the same batch leaves objects for
+/// the kernel to free after an RCU grace period, which whoever closes the socket then waits
+/// for (6–15 ms here). Should a table have appeared since, its chains already exist and the
+/// whole batch is refused.
+pub(crate) fn encode_batch(
+    name: &str,
+    present: bool,
+    table: Option<&LowTable>,
+) -> Result<EncodedBatch, NftError> {
     let cname = cstring("table name", name)?;
     let t = Table::new(&cname, ProtoFamily::Inet);
     let mut batch = Batch::new();
     let mut subjects: Vec<String> = Vec::new();
     let push = |subjects: &mut Vec<String>, what: String| subjects.push(what);
-    batch.add(&t, MsgType::Add);
-    push(&mut subjects, format!("table inet {name}"));
-    batch.add(&t, MsgType::Del);
-    push(&mut subjects, format!("table inet {name}"));
-    if let Some(table) = table {
+    if present {
         batch.add(&t, MsgType::Add);
+        push(&mut subjects, format!("table inet {name}"));
+        batch.add(&t, MsgType::Del);
+        push(&mut subjects, format!("table inet {name}"));
+    }
+    if let Some(table) = table {
+        if present {
+            batch.add(&t, MsgType::Add);
+        } else {
+            batch.add(&NewTable::new(&cname), MsgType::Add);
+        }
         push(&mut subjects, format!("table inet {name}"));
         let mut set_msgs = Vec::with_capacity(table.sets.len());
         for (i, s) in table.sets.iter().enumerate() {
@@ -88,6 +106,54 @@ pub(crate) fn encode_batch(name: &str, table: Option<&LowTable>) -> Result<Encod
     Ok(EncodedBatch { bytes, subjects })
 }
 
+/// The creation of a table that must not exist yet (`NLM_F_EXCL`, which `nftnl`'s own table
+/// message does not set): a batch built for a kernel without zt's table fails whole where
+/// the table has appeared since, instead of adding rules to chains that exist.
+struct NewTable {
+    table: NonNull<sys::nftnl_table>,
+}
+
+impl NewTable {
+    fn new(name: &CStr) -> Self {
+        // SAFETY: allocation checked; the name is copied from a live NUL-terminated string.
+        unsafe {
+            let Some(table) = NonNull::new(sys::nftnl_table_alloc()) else {
+                std::process::abort()
+            };
+            let p = table.as_ptr();
+            sys::nftnl_table_set_u32(p, sys::NFTNL_TABLE_FAMILY as u16, u32::from(FAMILY));
+            sys::nftnl_table_set_str(p, sys::NFTNL_TABLE_NAME as u16, name.as_ptr());
+            NewTable { table }
+        }
+    }
+}
+
+impl Drop for NewTable {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new`, freed once.
+        unsafe { sys::nftnl_table_free(self.table.as_ptr()) }
+    }
+}
+
+// SAFETY: `write` fills at most one message into the buffer `Batch` provides
+// (`nft_nlmsg_maxsize` bytes), as nftnl's own messages do.
+unsafe impl NlMsg for NewTable {
+    unsafe fn write(&self, buf: *mut c_void, seq: u32, _: MsgType) {
+        let flags = (libc::NLM_F_CREATE | libc::NLM_F_EXCL | libc::NLM_F_ACK) as u16;
+        // SAFETY: the caller provides a buffer of `nft_nlmsg_maxsize` bytes.
+        unsafe {
+            let h = sys::nftnl_nlmsg_build_hdr(
+                buf.cast::<c_char>(),
+                libc::NFT_MSG_NEWTABLE as u16,
+                FAMILY,
+                flags,
+                seq,
+            );
+            sys::nftnl_table_nlmsg_build_payload(h, self.table.as_ptr());
+        }
+    }
+}
+
 fn build_rule<'c>(chain: &'c Chain<'c>, r: &LowRule) -> Result<Rule<'c>, NftError> {
     let mut rule = Rule::new(chain);
     for e in &r.exprs {
@@ -134,9 +200,16 @@ mod tests {
                 }],
             }],
         };
-        let b = encode_batch("zt", Some(&table)).unwrap();
+        let b = encode_batch("zt", true, Some(&table)).unwrap();
         assert!(b.bytes.len() > 100);
         assert_eq!(b.subjects.len(), 5);
         assert!(b.subjects[4].contains("zt:default"));
+        let fresh = encode_batch("zt", false, Some(&table)).unwrap();
+        assert_eq!(
+            fresh.subjects.len(),
+            3,
+            "no create-and-delete of an absent table"
+        );
+        assert!(encode_batch("zt", false, None).unwrap().subjects.is_empty());
     }
 }
