@@ -22,6 +22,7 @@ mod udata;
 
 pub(crate) use batch::{EncodedBatch, encode_batch};
 pub(crate) use dump::{DumpKind, Dumped, decode_message, dump_request};
+pub(crate) use udata::comment_from_udata;
 
 use crate::error::NftError;
 use std::ffi::{CStr, CString, c_char, c_void};

@@ -36,6 +36,7 @@
 mod compare;
 pub mod compile;
 mod describe;
+mod elements;
 mod error;
 mod ffi;
 pub mod kernel;

@@ -35,6 +35,17 @@ struct Header {
     seq: u32,
 }
 
+/// One message of a dump: set elements in safe Rust where [`crate::elements`] takes the
+/// message, everything else (and anything it does not take) through libnftnl.
+fn decode(kind: &DumpKind, bytes: &[u8]) -> Result<Dumped, NftError> {
+    if let DumpKind::Elements(_) = kind
+        && let Some((table, set, elements)) = crate::elements::decode(bytes)
+    {
+        return Ok(Dumped::Elements(table, set, elements));
+    }
+    ffi::decode_message(kind, bytes)
+}
+
 /// The netlink messages in `buf`, in order (stops at a malformed length).
 fn headers(buf: &[u8]) -> Vec<Header> {
     let mut out = Vec::new();
@@ -311,7 +322,7 @@ impl Socket {
                         }
                         None => return Err(NftError::Decode("error message".into())),
                     },
-                    _ => out.push(ffi::decode_message(kind, &buf[h.offset..h.offset + h.len])?),
+                    _ => out.push(decode(kind, &buf[h.offset..h.offset + h.len])?),
                 }
             }
         }
@@ -408,20 +419,93 @@ fn now_seq() -> u32 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn headers_walk_aligned_messages_and_stop_at_garbage() {
-        let mut buf = Vec::new();
-        for (len, kind) in [(20u32, 0x10u16), (16, 0x11)] {
-            buf.extend_from_slice(&len.to_ne_bytes());
-            buf.extend_from_slice(&kind.to_ne_bytes());
-            buf.extend_from_slice(&4u16.to_ne_bytes());
-            buf.extend_from_slice(&7u32.to_ne_bytes());
-            buf.extend_from_slice(&0u32.to_ne_bytes());
-            buf.resize(buf.len() + (len as usize - 16), 0);
+    /// A batch's element message as a dump has it: libnftnl numbers the members of the
+    /// element list 1, 2, 3… when it builds a message; the kernel dumps each as
+    /// NFTA_LIST_ELEM (1), which is what libnftnl accepts when it parses one.
+    fn as_dump(message: &[u8]) -> Vec<u8> {
+        let mut out = message.to_vec();
+        let mut at = 20;
+        while at + 4 <= out.len() {
+            let len = usize::from(u16::from_ne_bytes([out[at], out[at + 1]]));
+            let kind = u16::from_ne_bytes([out[at + 2], out[at + 3]]) & 0x3fff;
+            if kind == 3 {
+                let mut inner = at + 4;
+                while inner + 4 <= at + len {
+                    let l = usize::from(u16::from_ne_bytes([out[inner], out[inner + 1]]));
+                    let flags = u16::from_ne_bytes([out[inner + 2], out[inner + 3]]) & 0xc000;
+                    out[inner + 2..inner + 4].copy_from_slice(&(1 | flags).to_ne_bytes());
+                    inner += l.next_multiple_of(4);
+                }
+            }
+            at += len.next_multiple_of(4).max(4);
         }
-        buf.extend_from_slice(&[1, 2, 3]);
-        let hs = headers(&buf);
-        assert_eq!(hs.len(), 2);
-        assert_eq!((hs[0].kind, hs[1].offset, hs[1].kind), (0x10, 20, 0x11));
+        out
+    }
+
+    #[test]
+    fn elements_read_in_rust_are_the_elements_libnftnl_reads() {
+        use crate::low::{LowElem, LowExpr, LowSet, LowTable};
+        let elem = |k: u8, end: bool, packets: u64, comment: Option<&str>| LowElem {
+            key: vec![10, 0, k, 0, 0, 0, 0x07, 0xd0],
+            key_end: end.then(|| vec![10, 0, k, 255, 0, 0, 0x07, 0xd0]),
+            exprs: vec![LowExpr::Counter {
+                packets,
+                bytes: packets * 60,
+            }],
+            comment: comment.map(str::to_owned),
+        };
+        let mut elements: Vec<LowElem> = (0..200u8)
+            .map(|k| {
+                elem(
+                    k,
+                    k % 2 == 0,
+                    u64::from(k) * 1_000_003,
+                    Some("rule-with-a-name"),
+                )
+            })
+            .collect();
+        elements.push(elem(250, false, 0, None));
+        let table = LowTable {
+            name: "zt".into(),
+            sets: vec![LowSet {
+                name: "s0".into(),
+                flags: 0x4 | 0x20,
+                key_type: 7,
+                key_len: 8,
+                fields: vec![4, 4],
+                userdata: vec![],
+                exprs: vec![LowExpr::Counter {
+                    packets: 0,
+                    bytes: 0,
+                }],
+                elements,
+            }],
+            chains: vec![],
+        };
+        let batch = ffi::encode_batch("zt", false, Some(&table)).unwrap();
+        let kind = DumpKind::Elements("s0".into());
+        let mut read = Vec::new();
+        for h in headers(&batch.bytes) {
+            if h.kind != (10 << 8) | 12 {
+                continue; // not NFT_MSG_NEWSETELEM
+            }
+            let bytes = as_dump(&batch.bytes[h.offset..h.offset + h.len]);
+            let bytes = bytes.as_slice();
+            let (t, s, rust) = crate::elements::decode(bytes).unwrap();
+            let Ok(Dumped::Elements(ct, cs, c)) = ffi::decode_message(&kind, bytes) else {
+                panic!("libnftnl did not read the message");
+            };
+            assert_eq!((t, s), (ct, cs));
+            assert_eq!(rust, c);
+            read.extend(rust);
+        }
+        // All of them, across the messages the elements were split into (a zero counter is
+        // not sent: the set's own counter gives every element one in the kernel).
+        assert_eq!(read.len(), table.sets[0].elements.len());
+        assert!(
+            read.iter()
+                .zip(&table.sets[0].elements)
+                .all(|(r, e)| r.key == e.key && r.key_end == e.key_end && r.comment == e.comment)
+        );
     }
 }

@@ -19,7 +19,7 @@ pub(super) fn comment_udata(comment: &str) -> Result<Vec<u8>, NftError> {
 }
 
 /// The comment in TLV userdata, if there is one (type 0).
-pub(super) fn comment_from_udata(mut udata: &[u8]) -> Option<String> {
+pub(crate) fn comment_from_udata(mut udata: &[u8]) -> Option<String> {
     while udata.len() >= 2 {
         let (kind, len) = (udata[0], usize::from(udata[1]));
         let value = udata.get(2..2 + len)?;
