@@ -119,10 +119,10 @@ fn bench(c: &mut Criterion) {
             Ok(s) if s.success() => {}
             other => panic!("nft -f failed: {other:?}"),
         }
-        if let Ok(d) = NftBackend::new().verify(&ruleset) {
-            if !d.is_empty() {
-                eprintln!("note: nft -f loaded {} elements differently", d.items.len());
-            }
+        if let Ok(d) = NftBackend::new().verify(&ruleset)
+            && !d.is_empty()
+        {
+            eprintln!("note: nft -f loaded {} elements differently", d.items.len());
         }
 
         group.bench_with_input(
