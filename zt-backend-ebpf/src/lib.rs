@@ -30,7 +30,7 @@
 //!   flush detaches the links and removes exactly the pins zt created.
 //! * **Observability**: per-rule call counters (a per-CPU array indexed by ruleset entry,
 //!   named through the pinned rule table) for `status`, and a ring buffer of refused calls
-//!   (uid, gid, pid, command, cgroup, destination, port, rule) that [`EbpfBackend::audit`]
+//!   (uid, gid, pid, command, cgroup, destination, port, rule) that [`EbpfBackend::drain_audit`]
 //!   drains for `audit`.
 //!
 //! ## What this backend enforces, and what it cannot

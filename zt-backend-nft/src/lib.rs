@@ -15,9 +15,15 @@
 //!   half-built or empty, and any refusal leaves the previous table in place.
 //!
 //! Reading is netlink too: plan, verify, status and snapshots dump zt's table and decode it to
-//! the same low-level form, so an unchanged policy compares equal (and apply sends nothing),
-//! drift is reported per policy rule (rules by their comment, set elements by theirs), and a
-//! snapshot restores byte for byte, counters included.
+//! the same low-level form (set elements, most of a large table, in safe Rust: `elements`), so
+//! an unchanged policy compares equal (and apply sends nothing), drift is reported per policy
+//! rule (rules by their comment, set elements by theirs), and a snapshot restores byte for
+//! byte, counters included.
+//!
+//! The backend implements [`zt_core::Driver`] — its state is the table as netlink expressions,
+//! or `None` — and gets plan, apply, verify, rollback and flush from zt-core's skeleton: a plan
+//! carries the table it compiled, so apply sends exactly that, with the counters of what it
+//! keeps.
 //!
 //! Scale: runs of consecutive rules with the same verdict become lookups in concatenated
 //! interval sets, so a new connection costs one lookup instead of a walk over thousands of
