@@ -196,6 +196,7 @@ impl<'a> Compiler<'a> {
             let name = format!("s{}", self.next_set);
             self.next_set += 1;
             filling.set.name = name.clone();
+            filling.set.hash_networks();
             let mut stmts = Vec::with_capacity(3);
             if let Some(f) = shape.family {
                 stmts.push(Stmt::NfProto(f));

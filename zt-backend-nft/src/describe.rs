@@ -123,12 +123,26 @@ fn network_field(offset: u32, len: u32) -> Option<(&'static str, u32)> {
     }
 }
 
+/// A network mask as nft prints it (`255.255.255.0`, `ffff:ffff::`).
+fn mask_text(mask: &[u8]) -> Option<String> {
+    match mask.len() {
+        4 => <[u8; 4]>::try_from(mask)
+            .ok()
+            .map(|b| std::net::Ipv4Addr::from(b).to_string()),
+        16 => <[u8; 16]>::try_from(mask)
+            .ok()
+            .map(|b| std::net::Ipv6Addr::from(b).to_string()),
+        _ => None,
+    }
+}
+
 /// A rule in nft syntax (without its comment).
 pub fn rule(r: &LowRule) -> String {
     let mut out: Vec<String> = Vec::new();
     let mut loaded = Loaded::Unknown;
     let mut fields: Vec<Loaded> = Vec::new();
     let mut mask: Option<Vec<u8>> = None;
+    let mut masked: Vec<(usize, String)> = Vec::new();
     let mut icmpv6 = false;
     for e in &r.exprs {
         match e {
@@ -158,7 +172,15 @@ pub fn rule(r: &LowRule) -> String {
                 fields.push(loaded);
                 mask = None;
             }
-            LowExpr::Bitwise { mask: m, .. } => mask = Some(m.clone()),
+            LowExpr::Bitwise { mask: m, .. } => {
+                if let Some(name) = fields.last().map(|f| f.name())
+                    && let Some(net) = mask_text(m)
+                {
+                    // A masked key field of a set lookup (`ip daddr & 255.255.255.0`).
+                    masked.push((fields.len() - 1, format!("{name} & {net}")));
+                }
+                mask = Some(m.clone());
+            }
             // Part of an interval lookup's key preparation: nothing to say.
             LowExpr::Byteorder { .. } => {}
             LowExpr::Cmp { op, data, .. } => {
@@ -182,7 +204,12 @@ pub fn rule(r: &LowRule) -> String {
                 out.push(text);
             }
             LowExpr::Lookup { set, .. } => {
-                let keys: Vec<String> = fields.drain(..).map(Loaded::name).collect();
+                let mut keys: Vec<String> = fields.drain(..).map(Loaded::name).collect();
+                for (i, text) in masked.drain(..) {
+                    if let Some(key) = keys.get_mut(i) {
+                        *key = text;
+                    }
+                }
                 out.push(format!("{} @{set}", keys.join(" . ")));
             }
             LowExpr::Counter { .. } => out.push("counter".into()),

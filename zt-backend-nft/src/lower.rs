@@ -124,8 +124,10 @@ fn range(out: &mut Vec<LowExpr>, a: Vec<u8>, b: Vec<u8>) {
 /// Width of a key field in 32-bit registers, and its unpadded length in bytes.
 fn field_size(f: Field) -> (u32, u8) {
     match f {
-        Field::SkUid | Field::SkGid | Field::Addr(Family::V4, _) => (1, 4),
-        Field::Addr(Family::V6, _) => (4, 16),
+        Field::SkUid | Field::SkGid | Field::Addr(Family::V4, _) | Field::Net(Family::V4, ..) => {
+            (1, 4)
+        }
+        Field::Addr(Family::V6, _) | Field::Net(Family::V6, ..) => (4, 16),
         Field::L4Proto => (1, 1),
         Field::Port(_) => (1, 2),
     }
@@ -136,18 +138,30 @@ fn field_type(f: Field) -> u32 {
     match f {
         Field::SkUid => 24,
         Field::SkGid => 25,
-        Field::Addr(Family::V4, _) => 7,
-        Field::Addr(Family::V6, _) => 8,
+        Field::Addr(Family::V4, _) | Field::Net(Family::V4, ..) => 7,
+        Field::Addr(Family::V6, _) | Field::Net(Family::V6, ..) => 8,
         Field::L4Proto => 12,
         Field::Port(_) => 13,
     }
+}
+
+/// The mask of a `prefix`-bit network in a `len`-byte address.
+fn prefix_mask(len: usize, prefix: u8) -> Vec<u8> {
+    let mut mask = vec![0u8; len];
+    let mut bits = usize::from(prefix);
+    for byte in &mut mask {
+        let take = bits.min(8);
+        *byte = if take == 0 { 0 } else { 0xffu8 << (8 - take) };
+        bits -= take;
+    }
+    mask
 }
 
 /// A set lookup. Interval sets keep ids and protocols in network byte order (nft converts the
 /// registers first); hash sets compare them in host order as loaded.
 fn lookup(fields: &[Field], set: &str, interval: bool, out: &mut Vec<LowExpr>) {
     if let Some(f) = fields.iter().find_map(|f| match f {
-        Field::Addr(fam, _) => Some(*fam),
+        Field::Addr(fam, _) | Field::Net(fam, ..) => Some(*fam),
         _ => None,
     }) {
         out.extend(nfproto(f));
@@ -180,6 +194,22 @@ fn lookup(fields: &[Field], set: &str, interval: bool, out: &mut Vec<LowExpr>) {
                 len: u32::from(field_size(*f).1),
                 dreg: reg,
             }),
+            Field::Net(fam, d, prefix) => {
+                let len = field_size(*f).1;
+                out.push(LowExpr::Payload {
+                    base: low::base::NETWORK,
+                    offset: addr_offset(*fam, *d),
+                    len: u32::from(len),
+                    dreg: reg,
+                });
+                out.push(LowExpr::Bitwise {
+                    sreg: reg,
+                    dreg: reg,
+                    len: u32::from(len),
+                    mask: prefix_mask(usize::from(len), *prefix),
+                    xor: vec![0; usize::from(len)],
+                });
+            }
             Field::L4Proto => {
                 out.push(meta(low::meta::L4PROTO, reg));
                 if interval {

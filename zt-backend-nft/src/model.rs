@@ -91,6 +91,10 @@ pub enum Field {
     SkGid,
     /// `ip|ip6 saddr|daddr`.
     Addr(Family, Dir),
+    /// `ip|ip6 saddr|daddr & MASK`: the address's first `.2` bits. A set whose networks all
+    /// have that one prefix length holds them as exact keys (a hash set), where an interval
+    /// set (`pipapo`) would cost the kernel a table resize for every element loaded.
+    Net(Family, Dir, u8),
     /// `meta l4proto`.
     L4Proto,
     /// `th sport|dport`.

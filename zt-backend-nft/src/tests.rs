@@ -335,7 +335,9 @@ fn stmt_matches(t: &Table, s: &Stmt, p: &Probe) -> bool {
                 fields.iter().zip(&e.values).all(|(f, v)| match (f, v) {
                     (Field::SkUid, Value::Id(u)) => p.uid == Some(*u),
                     (Field::SkGid, Value::Id(g)) => p.gid == Some(*g),
-                    (Field::Addr(_, d), Value::Net(n)) => n.contains(&addr(*d)),
+                    (Field::Addr(_, d) | Field::Net(_, d, _), Value::Net(n)) => {
+                        n.contains(&addr(*d))
+                    }
                     (Field::L4Proto, Value::Proto(x)) => l4 == Some(*x),
                     (Field::Port(d), Value::Ports(a, b)) => {
                         port(*d).is_some_and(|q| *a <= q && q <= *b)

@@ -68,6 +68,21 @@ fn field(f: Field) -> String {
         Field::SkUid => "meta skuid".into(),
         Field::SkGid => "meta skgid".into(),
         Field::Addr(fam, d) => format!("{} {}", family_word(fam), dir_word(d, "addr")),
+        Field::Net(fam, d, prefix) => {
+            let mask = match fam {
+                Family::V4 => IpNet::V4(
+                    ipnet::Ipv4Net::new(std::net::Ipv4Addr::UNSPECIFIED, prefix)
+                        .unwrap_or_default(),
+                )
+                .netmask(),
+                Family::V6 => IpNet::V6(
+                    ipnet::Ipv6Net::new(std::net::Ipv6Addr::UNSPECIFIED, prefix)
+                        .unwrap_or_default(),
+                )
+                .netmask(),
+            };
+            format!("{} {} & {mask}", family_word(fam), dir_word(d, "addr"))
+        }
         Field::L4Proto => "meta l4proto".into(),
         Field::Port(d) => format!("th {}", dir_word(d, "port")),
     }
@@ -77,8 +92,8 @@ fn field_type(f: Field) -> &'static str {
     match f {
         Field::SkUid => "uid",
         Field::SkGid => "gid",
-        Field::Addr(Family::V4, _) => "ipv4_addr",
-        Field::Addr(Family::V6, _) => "ipv6_addr",
+        Field::Addr(Family::V4, _) | Field::Net(Family::V4, ..) => "ipv4_addr",
+        Field::Addr(Family::V6, _) | Field::Net(Family::V6, ..) => "ipv6_addr",
         Field::L4Proto => "inet_proto",
         Field::Port(_) => "inet_service",
     }
@@ -133,14 +148,18 @@ pub fn stmt(s: &Stmt) -> String {
 }
 
 /// Append an element: its values joined by ` . `, then its comment. Written in place, as a
-/// large policy has tens of thousands.
-fn element(out: &mut String, e: &Element) {
+/// large policy has tens of thousands. A network keyed by its masked address
+/// ([`Field::Net`]) is written as that address, the exact key nft expects there.
+fn element(out: &mut String, fields: &[Field], e: &Element) {
     for (i, v) in e.values.iter().enumerate() {
         if i > 0 {
             out.push_str(" . ");
         }
         let _ = match v {
             Value::Id(n) => write!(out, "{n}"),
+            Value::Net(n) if matches!(fields.get(i), Some(Field::Net(..))) => {
+                write!(out, "{}", n.network())
+            }
             Value::Net(n) => write!(out, "{}", Net(n)),
             Value::Proto(p) => out.write_str(p.name()),
             Value::Ports(a, b) => write!(out, "{}", Ports(*a, *b)),
@@ -168,7 +187,7 @@ fn set(out: &mut String, s: &Set) {
         for (i, e) in s.elements.iter().enumerate() {
             let sep = if i == last { "" } else { "," };
             out.push_str("\t\t\t");
-            element(out, e);
+            element(out, &s.fields, e);
             out.push_str(sep);
             out.push('\n');
         }

@@ -198,6 +198,55 @@ fn complex() -> Ruleset {
     ruleset(&y)
 }
 
+/// Runs of rules whose networks share one prefix length and name single ports: sets of
+/// masked addresses (hash sets), one per family.
+fn same_prefixes() -> Ruleset {
+    let mut y = String::from("version: \"1.0\"\nrules:\n");
+    for i in 0..8u16 {
+        y += &format!(
+            "  - name: app-{i}\n    from: {{uid: {}}}\n    to: {{hosts: [127.0.0.0/8, \"fd00:{i:x}::/64\"], port: {}}}\n    action: allow\n",
+            1001 + u32::from(i % 2),
+            7001 + i
+        );
+    }
+    ruleset(&y)
+}
+
+#[test]
+fn networks_of_one_prefix_length_are_matched_by_their_masked_address() {
+    if !ready() {
+        return;
+    }
+    let _ns = Netns::new();
+    let mut b = NftBackend::new();
+    let rs = same_prefixes();
+    let script = b.script(&rs);
+    assert!(
+        script.contains("ip daddr & 255.0.0.0") && !script.contains("flags interval"),
+        "{script}"
+    );
+    let _l = Listeners::start(&[
+        (Proto::Tcp, addr("127.0.0.1:7001")),
+        (Proto::Tcp, addr("127.0.0.2:7003")),
+        (Proto::Tcp, addr("127.0.0.3:7002")),
+    ]);
+    apply(&mut b, &rs);
+    let web = zt_testkit::Identity::new(1001, 1001);
+    // app-0 and app-2: uid 1001 to 127.0.0.0/8 on 7001 and 7003, any address in the /8.
+    assert_eq!(tcp_outcome(web, "127.0.0.1:7001"), Outcome::Connected);
+    assert_eq!(tcp_outcome(web, "127.0.0.2:7003"), Outcome::Connected);
+    // Port 7002 is app-1's, for uid 1002.
+    assert!(blocked(tcp_outcome(web, "127.0.0.3:7002")));
+    assert!(blocked(tcp_outcome(OTHER, "127.0.0.1:7001")));
+    assert!(b.verify(&rs).unwrap().is_empty());
+    let status = b.status().unwrap();
+    assert!(
+        status.counter("app-0").is_some_and(|c| c.packets > 0),
+        "{:?}",
+        status.counters
+    );
+}
+
 #[test]
 fn the_netlink_table_and_the_nft_script_build_the_same_kernel_state() {
     if !ready() {
@@ -205,7 +254,7 @@ fn the_netlink_table_and_the_nft_script_build_the_same_kernel_state() {
     }
     let ns = Netns::new();
     let mut b = NftBackend::new();
-    for rs in [ruleset(SPEC), complex()] {
+    for rs in [ruleset(SPEC), complex(), same_prefixes()] {
         apply(&mut b, &rs);
         let desired = b.table_for(&rs).unwrap().normalized();
         let via_netlink = b.read().unwrap().unwrap();

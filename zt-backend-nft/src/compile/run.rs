@@ -3,7 +3,7 @@
 
 use super::SET_MIN_TUPLES;
 use super::tuple::{Shape, Tuple, keyed};
-use crate::model::{Dir, Element, Field, Set, Stmt, Value};
+use crate::model::{Dir, Element, Family, Field, Set, Stmt, Value};
 use foldhash::HashMap;
 
 /// How two key values relate.
@@ -160,6 +160,46 @@ impl Filling {
             values,
             comment: comment.to_owned(),
         });
+    }
+}
+
+impl Set {
+    /// Make an interval set whose intervals are all networks of one prefix length per
+    /// address field (no port range) a hash set keyed by the masked address: the same
+    /// members, exact keys. Lookups mask the address ([`Field::Net`]); elements hold the
+    /// network address.
+    pub(super) fn hash_networks(&mut self) {
+        if !self.interval {
+            return;
+        }
+        let mut prefixes = Vec::with_capacity(self.fields.len());
+        for (i, field) in self.fields.iter().enumerate() {
+            let mut common = None;
+            for e in &self.elements {
+                match (field, e.values.get(i)) {
+                    (Field::Addr(..), Some(Value::Net(n))) => match common {
+                        None => common = Some(n.prefix_len()),
+                        Some(p) if p == n.prefix_len() => {}
+                        Some(_) => return,
+                    },
+                    (_, Some(Value::Ports(a, b))) if a != b => return,
+                    _ => {}
+                }
+            }
+            prefixes.push(common);
+        }
+        for (field, prefix) in self.fields.iter_mut().zip(prefixes) {
+            if let (Field::Addr(family, dir), Some(p)) = (*field, prefix) {
+                let max = match family {
+                    Family::V4 => 32,
+                    Family::V6 => 128,
+                };
+                if p < max {
+                    *field = Field::Net(family, dir, p);
+                }
+            }
+        }
+        self.interval = false;
     }
 }
 
