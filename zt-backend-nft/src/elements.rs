@@ -35,19 +35,33 @@ const COUNTER_BYTES: u16 = 1;
 const COUNTER_PACKETS: u16 = 2;
 const COUNTER_PAD: u16 = 3;
 
-/// The attributes in `buf`, as (type without flag bits, payload); `None` when one is malformed.
-fn attributes(mut buf: &[u8]) -> Option<Vec<(u16, &[u8])>> {
-    let mut out = Vec::new();
-    while buf.len() >= 4 {
+/// The attributes in `buf`, as (type without flag bits, payload), read in place; an item is
+/// `None` where one is malformed (and nothing follows it).
+struct Attributes<'a> {
+    buf: &'a [u8],
+}
+
+fn attributes(buf: &[u8]) -> Attributes<'_> {
+    Attributes { buf }
+}
+
+impl<'a> Iterator for Attributes<'a> {
+    type Item = Option<(u16, &'a [u8])>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let buf = self.buf;
+        if buf.len() < 4 {
+            return None;
+        }
         let len = usize::from(u16::from_ne_bytes([buf[0], buf[1]]));
         let kind = u16::from_ne_bytes([buf[2], buf[3]]) & 0x3fff;
         if len < 4 || len > buf.len() {
-            return None;
+            self.buf = &[];
+            return Some(None);
         }
-        out.push((kind, &buf[4..len]));
-        buf = buf.get(len.next_multiple_of(4)..).unwrap_or_default();
+        self.buf = buf.get(len.next_multiple_of(4)..).unwrap_or_default();
+        Some(Some((kind, &buf[4..len])))
     }
-    Some(out)
 }
 
 /// A NUL-terminated string attribute.
@@ -58,10 +72,13 @@ fn string(payload: &[u8]) -> Option<String> {
 
 /// The value of a nested data attribute (a key, or an interval's end).
 fn data(payload: &[u8]) -> Option<Vec<u8>> {
-    attributes(payload)?
-        .into_iter()
-        .find(|(kind, _)| *kind == DATA_VALUE)
-        .map(|(_, v)| v.to_vec())
+    for attribute in attributes(payload) {
+        let (kind, value) = attribute?;
+        if kind == DATA_VALUE {
+            return Some(value.to_vec());
+        }
+    }
+    None
 }
 
 fn be64(payload: &[u8]) -> Option<u64> {
@@ -72,18 +89,20 @@ fn be64(payload: &[u8]) -> Option<u64> {
 fn counter(payload: &[u8]) -> Option<LowExpr> {
     let mut name = None;
     let mut values = None;
-    for (kind, value) in attributes(payload)? {
+    for attribute in attributes(payload) {
+        let (kind, value) = attribute?;
         match kind {
-            EXPR_NAME => name = Some(string(value)?),
+            EXPR_NAME => name = Some(value.split(|b| *b == 0).next()?),
             EXPR_DATA => values = Some(value),
             _ => return None,
         }
     }
-    if name.as_deref() != Some("counter") {
+    if name != Some(b"counter".as_slice()) {
         return None;
     }
     let (mut packets, mut bytes) = (0, 0);
-    for (kind, value) in attributes(values.unwrap_or_default())? {
+    for attribute in attributes(values.unwrap_or_default()) {
+        let (kind, value) = attribute?;
         match kind {
             COUNTER_BYTES => bytes = be64(value)?,
             COUNTER_PACKETS => packets = be64(value)?,
@@ -101,14 +120,16 @@ fn element(payload: &[u8]) -> Option<LowElem> {
         exprs: Vec::new(),
         comment: None,
     };
-    for (kind, value) in attributes(payload)? {
+    for attribute in attributes(payload) {
+        let (kind, value) = attribute?;
         match kind {
             ELEM_KEY => elem.key = data(value)?,
             ELEM_KEY_END => elem.key_end = Some(data(value)?),
             ELEM_USERDATA => elem.comment = comment_from_udata(value),
             ELEM_EXPR => elem.exprs.push(counter(value)?),
             ELEM_EXPRESSIONS => {
-                for (kind, expr) in attributes(value)? {
+                for member in attributes(value) {
+                    let (kind, expr) = member?;
                     if kind != LIST_ELEM {
                         return None;
                     }
@@ -128,13 +149,15 @@ fn element(payload: &[u8]) -> Option<LowElem> {
 /// message, header included), or `None` for a message this reader does not take.
 pub(crate) fn decode(bytes: &[u8]) -> Option<(String, String, Vec<LowElem>)> {
     let (mut table, mut set, mut elements) = (None, None, Vec::new());
-    for (kind, value) in attributes(bytes.get(ATTRS_AT..)?)? {
+    for attribute in attributes(bytes.get(ATTRS_AT..)?) {
+        let (kind, value) = attribute?;
         match kind {
             LIST_TABLE => table = Some(string(value)?),
             LIST_SET => set = Some(string(value)?),
             LIST_SET_ID => {}
             LIST_ELEMENTS => {
-                for (kind, payload) in attributes(value)? {
+                for member in attributes(value) {
+                    let (kind, payload) = member?;
                     if kind != LIST_ELEM {
                         return None;
                     }

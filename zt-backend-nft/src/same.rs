@@ -55,14 +55,35 @@ fn set(a: &LowSet, b: &LowSet) -> bool {
         && *userdata == b.userdata
         && exprs(set_exprs, &b.exprs)
         && elements.len() == b.elements.len()
-        && (elements.iter().zip(&b.elements).all(|(x, y)| element(x, y)) || {
-            // A set has no order; the kernel may list it in another.
-            let (mut x, mut y): (Vec<&LowElem>, Vec<&LowElem>) =
-                (elements.iter().collect(), b.elements.iter().collect());
-            x.sort_unstable_by(|p, q| order(p, q));
-            y.sort_unstable_by(|p, q| order(p, q));
-            x.iter().zip(&y).all(|(p, q)| element(p, q))
-        })
+        && (elements.iter().zip(&b.elements).all(|(x, y)| element(x, y))
+            || same_elements(elements, &b.elements))
+}
+
+/// The same elements in any order. A set has no order, and the kernel lists a hash set's
+/// elements in its buckets' order, not in the order they were added.
+fn same_elements(a: &[LowElem], b: &[LowElem]) -> bool {
+    type Key<'a> = (&'a [u8], Option<&'a [u8]>, Option<&'a str>);
+    fn key(e: &LowElem) -> Key<'_> {
+        (&e.key, e.key_end.as_deref(), e.comment.as_deref())
+    }
+    let mut index: foldhash::HashMap<Key<'_>, &LowElem> = foldhash::HashMap::default();
+    index.reserve(a.len());
+    for e in a {
+        if index.insert(key(e), e).is_some() {
+            // The same key twice (a table edited by hand): compare in a canonical order.
+            return sorted_equal(a, b);
+        }
+    }
+    b.iter()
+        .all(|e| index.remove(&key(e)).is_some_and(|x| element(x, e)))
+        && index.is_empty()
+}
+
+fn sorted_equal(a: &[LowElem], b: &[LowElem]) -> bool {
+    let (mut x, mut y): (Vec<&LowElem>, Vec<&LowElem>) = (a.iter().collect(), b.iter().collect());
+    x.sort_unstable_by(|p, q| order(p, q));
+    y.sort_unstable_by(|p, q| order(p, q));
+    x.iter().zip(&y).all(|(p, q)| element(p, q))
 }
 
 fn element(a: &LowElem, b: &LowElem) -> bool {

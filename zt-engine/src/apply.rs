@@ -105,8 +105,15 @@ impl Engine {
 
         if plan.is_empty() {
             // Nothing is written to the kernel; the record follows the file now in force.
-            let record = match self.state.applied()? {
-                Some(a) if a.sha256 == policy.sha256 && a.config == policy.path => a,
+            let record = match self.state.applied_at()? {
+                Some((config, sha256, applied_at))
+                    if sha256 == policy.sha256 && config == policy.path =>
+                {
+                    Applied {
+                        applied_at,
+                        ..policy.record()
+                    }
+                }
                 _ => {
                     let record = policy.record();
                     self.state.set_applied(Some(&record))?;

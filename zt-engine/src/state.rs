@@ -84,6 +84,20 @@ impl StateDir {
         self.read("applied.json")
     }
 
+    /// Which policy was applied last, and when — read without copying out its text (a
+    /// re-apply of an unchanged policy asks only this).
+    pub fn applied_at(&self) -> Result<Option<(PathBuf, String, jiff::Timestamp)>, EngineError> {
+        #[derive(serde::Deserialize)]
+        struct Which {
+            config: PathBuf,
+            sha256: String,
+            applied_at: jiff::Timestamp,
+        }
+        Ok(self
+            .read::<Which>("applied.json")?
+            .map(|w| (w.config, w.sha256, w.applied_at)))
+    }
+
     /// Record (or, with `None`, forget) the last applied policy.
     pub fn set_applied(&self, applied: Option<&Applied>) -> Result<(), EngineError> {
         self.write("applied.json", applied)
