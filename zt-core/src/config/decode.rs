@@ -13,7 +13,7 @@ use crate::source::Position;
 use crate::yaml::{Node, Value};
 
 /// Known keys of each mapping, with the field path each is reported under.
-pub(super) type Keys<const N: usize> = [(&'static str, &'static str); N];
+type Keys<const N: usize> = [(&'static str, &'static str); N];
 
 const TOP_KEYS: Keys<3> = [
     ("version", "version"),
@@ -29,7 +29,7 @@ const SETTINGS_KEYS: Keys<7> = [
     ("ssh_ports", "settings.ssh_ports"),
     ("preserve_established", "settings.preserve_established"),
 ];
-pub(super) const RULE_KEYS: Keys<8> = [
+const RULE_KEYS: Keys<8> = [
     ("name", "name"),
     ("description", "description"),
     ("direction", "direction"),
@@ -39,7 +39,7 @@ pub(super) const RULE_KEYS: Keys<8> = [
     ("priority", "priority"),
     ("log", "log"),
 ];
-pub(super) const FROM_KEYS: Keys<7> = [
+const FROM_KEYS: Keys<7> = [
     ("user", "from.user"),
     ("uid", "from.uid"),
     ("group", "from.group"),
@@ -48,7 +48,7 @@ pub(super) const FROM_KEYS: Keys<7> = [
     ("host", "from.host"),
     ("hosts", "from.hosts"),
 ];
-pub(super) const TO_KEYS: Keys<5> = [
+const TO_KEYS: Keys<5> = [
     ("host", "to.host"),
     ("hosts", "to.hosts"),
     ("port", "to.port"),
@@ -91,20 +91,6 @@ pub(crate) fn decode_rule<'n>(
     node: &'n Node<'_>,
     diags: &mut Vec<Diagnostic>,
 ) -> RuleConfig<&'n str> {
-    let mut d = Decoder {
-        diags,
-        rule: None,
-        index: None,
-    };
-    d.rule(index, node)
-}
-
-/// [`decode_rule`] into owned text, for a rule that must outlive its node.
-pub(crate) fn decode_rule_owned(
-    index: usize,
-    node: &Node<'_>,
-    diags: &mut Vec<Diagnostic>,
-) -> RuleConfig {
     let mut d = Decoder {
         diags,
         rule: None,
@@ -167,7 +153,7 @@ fn scalar<'n>(node: &'n Node<'_>) -> Option<(&'n str, bool)> {
     }
 }
 
-pub(super) fn is_null(text: &str, plain: bool) -> bool {
+fn is_null(text: &str, plain: bool) -> bool {
     plain && matches!(text, "" | "~" | "null" | "Null" | "NULL")
 }
 
@@ -216,7 +202,7 @@ pub(crate) fn suggest<'k>(word: &str, known: impl IntoIterator<Item = &'k str>) 
         .map(|(_, k)| k)
 }
 
-pub(super) fn parse_int(text: &str) -> Option<i64> {
+fn parse_int(text: &str) -> Option<i64> {
     let b = text.as_bytes();
     match b.first() {
         Some(b'-') => magnitude(&b[1..]).map(|m| -m),
@@ -253,7 +239,7 @@ pub(crate) fn trimmed(text: &str) -> &str {
     }
 }
 
-pub(super) fn parse_port_spec(text: &str) -> Option<PortSpec> {
+fn parse_port_spec(text: &str) -> Option<PortSpec> {
     let text = trimmed(text);
     if let Some(p) = parse_int(text) {
         return Some(PortSpec::Single(p));
@@ -267,16 +253,16 @@ pub(super) fn parse_port_spec(text: &str) -> Option<PortSpec> {
 }
 
 /// The words of `direction`, `action` and `protocol`.
-pub(super) const DIRECTIONS: [(&str, Direction); 2] = [
+const DIRECTIONS: [(&str, Direction); 2] = [
     ("egress", Direction::Egress),
     ("ingress", Direction::Ingress),
 ];
-pub(super) const ACTIONS: [(&str, Action); 3] = [
+const ACTIONS: [(&str, Action); 3] = [
     ("allow", Action::Allow),
     ("deny", Action::Deny),
     ("reject", Action::Reject),
 ];
-pub(super) const PROTOCOLS: [(&str, Protocol); 5] = [
+const PROTOCOLS: [(&str, Protocol); 5] = [
     ("tcp", Protocol::Tcp),
     ("udp", Protocol::Udp),
     ("both", Protocol::Both),

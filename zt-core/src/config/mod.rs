@@ -7,10 +7,6 @@
 //! is written out as a file.
 
 pub(crate) mod decode;
-pub(crate) mod direct;
-
-#[doc(hidden)]
-pub use direct::direct_reader_agrees;
 
 use crate::policy::{Action, DefaultPolicy, Direction, Protocol};
 use crate::source::Position;
@@ -166,36 +162,6 @@ pub struct RuleConfig<S = String> {
     /// Log every packet this rule decides (rate-limited like the fall-through log).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<Spanned<bool>>,
-}
-
-impl<S> RuleConfig<S> {
-    /// Back to the default, in place: the parallel reader reuses the rules of its batches, and
-    /// `*self = RuleConfig::default()` builds a whole rule and copies it over this one. Every
-    /// field is named, so a new one cannot be forgotten here.
-    pub(crate) fn clear(&mut self) {
-        let RuleConfig {
-            position,
-            undecodable,
-            name,
-            description,
-            direction,
-            from,
-            to,
-            action,
-            priority,
-            log,
-        } = self;
-        *position = None;
-        undecodable.clear();
-        *name = None;
-        *description = None;
-        *direction = None;
-        *from = None;
-        *to = None;
-        *action = None;
-        *priority = None;
-        *log = None;
-    }
 }
 
 /// The `from:` mapping of a rule (text as in [`RuleConfig`]).

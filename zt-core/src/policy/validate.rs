@@ -1,6 +1,5 @@
 //! From a [`Config`] to a [`Policy`]: every check, every name resolved, all problems at once.
 
-use super::parallel;
 use super::shadow::{self, Shadower};
 use super::unique::FirstUse;
 use super::{
@@ -9,7 +8,6 @@ use super::{
 };
 use crate::Error;
 use crate::config::decode::{self, printable};
-use crate::config::direct;
 use crate::config::{Config, FromConfig, OneOrMany, PortSpec, RuleConfig, SettingsConfig, Spanned};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::resolve::NameResolver;
@@ -30,21 +28,10 @@ pub(crate) fn load_str(
     source: &str,
     resolver: &dyn NameResolver,
 ) -> Result<Loaded, Error> {
-    load(text, source, resolver, parallel::worthwhile(text))
-}
-
-/// [`load_str`], reading on a second thread when `in_parallel` (see [`parallel`]).
-fn load(
-    text: &str,
-    source: &str,
-    resolver: &dyn NameResolver,
-    in_parallel: bool,
-) -> Result<Loaded, Error> {
     // Rules are rarely shorter than 100 bytes of YAML: room for that many means the lists and
     // maps that grow with the rules are not copied over and over while a large file loads.
     let mut rules = RuleStream::new(resolver, text.len() / 100);
-    let (read, _) = read(text, &mut rules, in_parallel);
-    match read {
+    match yaml::read_streaming(text, Some("rules"), &mut rules) {
         Ok(root) => {
             let config = decode::decode(&root, &mut rules.v.diags);
             rules.finish(&config, source)
@@ -60,26 +47,6 @@ fn load(
             let d = Diagnostic::error(code, message).at(e.position);
             Err(Error::Invalid(Diagnostics::new(source, vec![d])))
         }
-    }
-}
-
-/// Read `text`, streaming its rules to `rules`; with `in_parallel`, on a second thread (see
-/// [`parallel`]). Also says whether the second thread's fast reading was used (`false`: it was
-/// not tried, or it declined and the full reader read the text).
-fn read<'a>(
-    text: &'a str,
-    rules: &mut RuleStream<'_>,
-    in_parallel: bool,
-) -> (Result<yaml::Node<'a>, yaml::YamlError>, bool) {
-    let parallel = if in_parallel && yaml::check_size(text).is_ok() {
-        parallel::read(text, |item| rules.take(item))
-    } else {
-        None
-    };
-    match parallel {
-        Some(Some(root)) => (Ok(root), true),
-        Some(None) => (yaml::read_full_streaming(text, Some("rules"), rules), false),
-        None => (yaml::read_streaming(text, Some("rules"), rules), false),
     }
 }
 
@@ -191,19 +158,6 @@ impl<'r> RuleStream<'r> {
         }
     }
 
-    /// Validate the next rule from the reader thread.
-    fn take(&mut self, item: &mut parallel::Item<'_>) {
-        match item {
-            parallel::Item::Read(rc) => self.push(rc),
-            parallel::Item::Decoded(decoded) => {
-                let (rc, diags) = &mut **decoded;
-                self.v.diags.append(diags);
-                self.push(rc);
-            }
-            parallel::Item::Reset => yaml::ItemSink::reset(self),
-        }
-    }
-
     /// Report every rule whose name an earlier rule already uses.
     fn duplicates(&mut self) {
         for (name, first_at, at) in std::mem::take(&mut self.again) {
@@ -257,15 +211,6 @@ impl<'a> yaml::ItemSink<'a> for RuleStream<'_> {
     fn item(&mut self, node: &yaml::Node<'a>) {
         let rc = decode::decode_rule(self.count, node, &mut self.v.diags);
         self.push(&rc);
-    }
-
-    fn read_item(&mut self, lines: &mut yaml::ItemLines<'a, '_>) -> bool {
-        let mut rc = RuleConfig::default();
-        let read = direct::read_rule(lines, &mut rc).is_some();
-        if read {
-            self.push(&rc);
-        }
-        read
     }
 
     fn reset(&mut self) {
@@ -1330,7 +1275,7 @@ impl Validator<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{RuleStream, cidr, dotted_quad, hex_groups, load, parse_ip, read};
+    use super::{cidr, dotted_quad, hex_groups, parse_ip};
     use crate::diagnostic::Code;
     use crate::policy::{Identity, Policy};
     use crate::resolve::MockNameResolver;
@@ -1469,59 +1414,6 @@ mod tests {
                 "{text:?}"
             );
         }
-    }
-
-    /// Reading on a second thread changes nothing: the same policy and warnings, or the same
-    /// diagnostics, for rules read directly, rules decoded from nodes, invalid rules, and a file
-    /// the fast reader declines halfway (read again by the full reader). Five kinds of rule in
-    /// turn, so that a batch's rules are read over rules of other kinds (a batch holds 256).
-    #[test]
-    fn reading_on_a_second_thread_gives_the_same_result_as_reading_on_one() {
-        let resolver = StaticResolver::new().user("web", 1001).group("ops", 2001);
-        let rule = |i: usize| match i % 5 {
-            0 => format!(
-                "  - name: r{i}\n    from:\n      user: web\n    to:\n      host: 10.0.{}.{}\n      port: {}\n    action: allow\n",
-                i / 256 % 256,
-                i % 256,
-                1 + i % 60000
-            ),
-            1 => format!(
-                "  - {{name: r{i}, from: {{group: ops}}, to: {{ports: [{}, \"2000-3000\"]}}, action: deny}}\n",
-                1 + i % 1000
-            ),
-            2 => format!(
-                "  - name: r{i}\n    direction: ingress\n    from: {{hosts: [\"fd00::{i:x}\", 192.0.2.0/24]}}\n    action: reject\n"
-            ),
-            3 => format!(
-                "  - name: r{i}\n    from: {{uid: {i}}}\n    to: {{port: 53, protocol: udp}}\n    action: allow\n    log: true\n"
-            ),
-            _ => format!(
-                "  - name: r{i}\n    description: the fifth kind\n    priority: 0\n    from:\n      gid: 7\n    action: allow\n"
-            ),
-        };
-        let mut valid = String::from("version: \"1.0\"\nrules:\n");
-        for i in 0..2000 {
-            valid += &rule(i);
-        }
-        assert!(valid.len() > 64 * 1024);
-        // Invalid rules among valid ones: unknown keys, bad values, a repeated name.
-        let invalid = valid.replace("    action: reject\n", "    action: rejekt\n")
-            + "  - name: r5\n    from: {user: nobody}\n    to: {port: 0}\n    actoin: allow\n";
-        // Outside the fast reader's subset near the end: read again by the full reader.
-        let declined = valid.clone() + "  - name: last\n    from: &a {uid: 1}\n    action: allow\n";
-        for (text, fast) in [(&valid, true), (&invalid, true), (&declined, false)] {
-            let one = load(text, "t.yaml", &resolver, false);
-            let two = load(text, "t.yaml", &resolver, true);
-            assert_eq!(format!("{one:?}"), format!("{two:?}"));
-            // Whether the second thread's reading stood (and was not silently redone).
-            let mut rules = RuleStream::new(&resolver, 0);
-            assert_eq!(read(text, &mut rules, true).1, fast);
-        }
-        let rules =
-            |r: &Result<crate::Loaded, Error>| r.as_ref().map(|l| l.policy.rules().len()).ok();
-        assert_eq!(rules(&load(&valid, "t", &resolver, true)), Some(2000));
-        assert_eq!(rules(&load(&declined, "t", &resolver, true)), Some(2001));
-        assert!(load(&invalid, "t", &resolver, true).is_err());
     }
 
     /// An unknown name is asked once too, and still reported in every rule that uses it.

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 
 /// A content line: not blank, not a comment.
 #[derive(Clone, Copy)]
-pub(crate) struct Line {
+struct Line {
     /// Byte offset of the line's first character.
     start: usize,
     /// Byte offset of its newline (or of the end of input).
@@ -26,9 +26,7 @@ pub(crate) struct Line {
     indent: usize,
 }
 
-/// How far the reader has read: saved before a sink reads an item itself, restored if it
-/// gives up.
-#[derive(Clone, Copy)]
+/// How far the reader has read.
 struct Cursor {
     /// Offset of the first line not yet read.
     next: usize,
@@ -41,7 +39,7 @@ struct Cursor {
 }
 
 /// What follows an item of a flow collection (see [`Src::flow_next`]).
-pub(crate) enum FlowNext {
+enum FlowNext {
     /// Another item, at this column.
     Item(usize),
     /// The closing `]` or `}`, at this column.
@@ -260,7 +258,7 @@ impl<'a> Src<'a> {
 
     /// After an item of a flow collection closed by `close`, ending at `end`: the next item's
     /// column (after a comma), or the closing character's; `None` for anything else, a
-    /// trailing comma included. Every flow collection, read as nodes or not, ends items here.
+    /// trailing comma included.
     fn flow_next(&self, line: Line, end: usize, close: u8) -> Option<FlowNext> {
         let at = self.skip_spaces(line, end);
         match *self.rest(line, at).first()? {
@@ -388,142 +386,7 @@ const fn stops(flow: bool) -> [bool; 256] {
     t
 }
 
-impl Line {
-    /// Number of leading spaces.
-    pub(crate) fn indent(self) -> usize {
-        self.indent
-    }
-}
-
-/// The lines of one streamed block item, lent to [`ItemSink::read_item`].
-///
-/// A sink that knows what the item should hold reads it straight from the text with these
-/// scanners — the same ones the reader uses, so the subset is the same — instead of receiving
-/// nodes. Reading stops at the first line indented less than the item's content; when the
-/// sink gives up, the reader rewinds to the item's start and reads it as nodes.
-pub struct ItemLines<'a, 'c> {
-    s: Src<'a>,
-    at: &'c mut Cursor,
-    first: Line,
-    col: usize,
-}
-
-impl<'a> ItemLines<'a, '_> {
-    /// The item's first line and the column its content (a mapping's first key) starts at.
-    pub(crate) fn start(&self) -> (Line, usize) {
-        (self.first, self.col)
-    }
-
-    /// The current content line; `None` at the end of the text.
-    pub(crate) fn current(&self) -> Option<Line> {
-        self.at.cur
-    }
-
-    /// Move to the next content line.
-    pub(crate) fn advance(&mut self) {
-        self.at.load(self.s.b);
-    }
-
-    /// The key of a `key: value` entry at `col`, when there is one.
-    pub(crate) fn key(&self, line: Line, col: usize) -> Option<&'a str> {
-        key_len(self.s.rest(line, col)).map(|n| self.s.text(line, col, col + n))
-    }
-
-    /// The key of a `key: value` entry at `col` when it is one of `known` (the first of each
-    /// pair), and the column after its colon. The same as [`Self::key`] for those keys, without
-    /// scanning for an arbitrary one.
-    pub(crate) fn known_key<T>(
-        &self,
-        line: Line,
-        col: usize,
-        known: &[(&'static str, T)],
-    ) -> Option<(&'static str, usize)> {
-        let rest = self.s.rest(line, col);
-        known.iter().find_map(|&(key, _)| {
-            let n = key.len();
-            // Byte by byte: keys are a few bytes, shorter than a call to `memcmp`.
-            let entry = rest.get(n) == Some(&b':')
-                && matches!(rest.get(n + 1), None | Some(b' '))
-                && key.bytes().zip(rest).all(|(k, &r)| k == r);
-            entry.then_some((key, col + n + 1))
-        })
-    }
-
-    /// How many times `byte` occurs on the line after `col`.
-    pub(crate) fn count_after(&self, line: Line, col: usize, byte: u8) -> usize {
-        self.s
-            .rest(line, col)
-            .iter()
-            .filter(|&&c| c == byte)
-            .count()
-    }
-
-    /// The first character at `col`, if the line reaches it.
-    pub(crate) fn byte(&self, line: Line, col: usize) -> Option<u8> {
-        self.s.rest(line, col).first().copied()
-    }
-
-    /// Whether `col` starts a block sequence entry (`-` and a space or the end of the line).
-    pub(crate) fn is_sequence_entry(&self, line: Line, col: usize) -> bool {
-        is_sequence_entry(self.s.rest(line, col))
-    }
-
-    /// The first column at or after `col` that is not a space.
-    pub(crate) fn skip_spaces(&self, line: Line, col: usize) -> usize {
-        self.s.skip_spaces(line, col)
-    }
-
-    /// What follows a flow collection's item ending at `end` (see [`Src::flow_next`]).
-    pub(crate) fn flow_next(&self, line: Line, end: usize, close: u8) -> Option<FlowNext> {
-        self.s.flow_next(line, end, close)
-    }
-
-    /// Whether only spaces and a comment follow `col`.
-    pub(crate) fn only_comment_after(&self, line: Line, col: usize) -> bool {
-        self.s.only_comment_after(line, col)
-    }
-
-    /// The scalar at `col` (in a flow collection when `flow`): its text, whether it was plain,
-    /// and the column after it. `None` for a collection, for anything outside the subset, and
-    /// for a single-quoted scalar with an escaped quote (its text is not a slice of the input).
-    pub(crate) fn scalar(
-        &self,
-        line: Line,
-        col: usize,
-        flow: bool,
-    ) -> Option<(&'a str, bool, usize)> {
-        if matches!(self.byte(line, col)?, b'[' | b'{') {
-            return None;
-        }
-        match self.s.scalar(line, col, flow)? {
-            (Cow::Borrowed(text), plain, end) => Some((text, plain, end)),
-            (Cow::Owned(_), ..) => None,
-        }
-    }
-
-    /// The position of column `col` of `line`.
-    pub(crate) fn position(line: Line, col: usize) -> Position {
-        Src::position(line, col)
-    }
-}
-
 impl<'a> Reader<'a, '_> {
-    /// Offer the item whose content starts at `col` of `first` to the sink; on refusal, rewind.
-    fn offer(&mut self, first: Line, col: usize) -> bool {
-        let saved = self.at;
-        let mut lines = ItemLines {
-            s: self.s,
-            at: &mut self.at,
-            first,
-            col,
-        };
-        if self.sink.read_item(&mut lines) {
-            return true;
-        }
-        self.at = saved;
-        false
-    }
-
     /// Lend a streamed item to the sink, then keep its vectors for reuse.
     fn emit(&mut self, item: Node<'a>) {
         self.sink.item(&item);
@@ -669,20 +532,13 @@ impl<'a> Reader<'a, '_> {
         let mut line = first;
         loop {
             let after = indent + 1;
-            // A compact mapping (`- key: …`) may be read by the sink itself.
-            let read = stream && !self.s.only_comment_after(line, after) && {
-                let col = self.s.skip_spaces(line, after);
-                key_len(self.s.rest(line, col)).is_some() && self.offer(line, col)
-            };
-            let item = if read {
-                None
-            } else if self.s.only_comment_after(line, after) {
+            let item = if self.s.only_comment_after(line, after) {
                 self.load_next();
                 let next = self.at.cur?;
                 if next.indent <= indent {
                     return None; // an empty item
                 }
-                Some(self.node_at(next, next.indent)?)
+                self.node_at(next, next.indent)?
             } else {
                 let col = self.s.skip_spaces(line, after);
                 let rest = self.s.rest(line, col);
@@ -693,15 +549,15 @@ impl<'a> Reader<'a, '_> {
                     self.enter()?;
                     let map = self.block_mapping(line, col)?;
                     self.depth -= 1;
-                    Some(map)
+                    map
                 } else {
-                    Some(self.inline_to_end(line, col)?)
+                    self.inline_to_end(line, col)?
                 }
             };
-            match item {
-                Some(item) if stream => self.emit(item),
-                Some(item) => items.push(item),
-                None => {}
+            if stream {
+                self.emit(item);
+            } else {
+                items.push(item);
             }
             match self.at.cur {
                 Some(next)

@@ -15,15 +15,9 @@
 //!   error: anything outside the subset, valid or not, is handed to the full reader. A
 //!   differential test and fuzz target check that whenever the fast reader accepts a text, the
 //!   full reader yields the identical tree, positions included.
-//!
-//! A sink of a streamed sequence may also read an item itself, straight from its lines, with
-//! the fast reader's own scanners ([`ItemSink::read_item`]): zt's rules are read that way (see
-//! `config::direct`), with no tree at all, and checked against the tree the same way.
 
 pub(crate) mod fast;
 pub(crate) mod full;
-
-pub use fast::ItemLines;
 
 use crate::source::Position;
 use std::borrow::Cow;
@@ -111,12 +105,6 @@ pub enum YamlErrorKind {
 pub trait ItemSink<'a> {
     /// The next item, in document order.
     fn item(&mut self, node: &Node<'a>);
-    /// Offered first for every item of a block sequence that is a compact mapping
-    /// (`- key: …`), when the fast reader reads the text: a sink that reads the item straight
-    /// from its lines returns true, and no node is built for it. The default declines.
-    fn read_item(&mut self, _lines: &mut ItemLines<'a, '_>) -> bool {
-        false
-    }
     /// Forget every item received so far: reading restarts from the first item (the fast
     /// reader met something outside its subset and hands over to the full reader).
     fn reset(&mut self);
