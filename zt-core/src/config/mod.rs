@@ -7,6 +7,9 @@
 //! is written out as a file.
 
 pub(crate) mod decode;
+mod keys;
+pub(crate) mod text;
+mod words;
 
 use crate::policy::{Action, DefaultPolicy, Direction, Protocol};
 use crate::source::Position;
@@ -211,22 +214,6 @@ pub struct ToConfig<S = String> {
     /// `tcp`, `udp`, `both`, `icmp` or `any` (default `tcp` with ports, `any` without).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub protocol: Option<Spanned<Protocol>>,
-}
-
-impl<S> FromConfig<S> {
-    /// Whether `key` holds a decoded value.
-    pub(crate) fn has(&self, key: &str) -> bool {
-        match key {
-            "user" => self.user.is_some(),
-            "uid" => self.uid.is_some(),
-            "group" => self.group.is_some(),
-            "gid" => self.gid.is_some(),
-            "cgroup" => self.cgroup.is_some(),
-            "host" => self.host.is_some(),
-            "hosts" => self.hosts.is_some(),
-            _ => false,
-        }
-    }
 }
 
 impl Config {
