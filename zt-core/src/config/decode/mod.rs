@@ -45,20 +45,20 @@ pub(crate) fn decode(root: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Config {
     config
 }
 
-/// Decode one item of `rules:` (the `index`-th), borrowing its text from the node.
+/// Decode one item of `rules:` (the `index`-th) into `rule` (a default one), borrowing its
+/// text from the node. Filled in place, like every rule (see `Decoder::rule`).
 pub(crate) fn decode_rule<'n>(
     index: usize,
     node: &'n Node<'_>,
     diags: &mut Vec<Diagnostic>,
-) -> RuleConfig<&'n str> {
+    rule: &mut RuleConfig<&'n str>,
+) {
     let mut d = Decoder {
         diags,
         rule: None,
         index: None,
     };
-    let mut r = RuleConfig::default();
-    d.rule(index, node, &mut r);
-    r
+    d.rule(index, node, rule);
 }
 
 /// A field path for diagnostics (`to.port`, `settings.ssh_ports[2]`), formatted only when a
@@ -131,7 +131,7 @@ fn describe(node: &Node<'_>) -> String {
 }
 
 /// One mapping's entries, by known key: `(key node, value node)`.
-type Slots<'n, 'a, const N: usize> = [Option<(&'n Node<'a>, &'n Node<'a>)>; N];
+type Slots<'n, 'a, const N: usize> = [Option<&'n (Node<'a>, Node<'a>)>; N];
 
 impl<'n, 'a: 'n> Decoder<'_, 'n> {
     fn report(
@@ -184,7 +184,8 @@ impl<'n, 'a: 'n> Decoder<'_, 'n> {
             return None;
         };
         let mut slots: Slots<'n, 'a, N> = [None; N];
-        for (k, v) in pairs {
+        for entry in pairs {
+            let (k, _) = entry;
             let Some((text, _)) = scalar(k) else {
                 self.wrong_type(k, field, "a key (text)", None);
                 continue;
@@ -207,7 +208,7 @@ impl<'n, 'a: 'n> Decoder<'_, 'n> {
                 );
                 continue;
             }
-            slots[i] = Some((k, v));
+            slots[i] = Some(entry);
         }
         Some(slots)
     }

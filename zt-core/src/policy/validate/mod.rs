@@ -216,7 +216,8 @@ impl<'r> RuleStream<'r> {
 
 impl<'a> yaml::ItemSink<'a> for RuleStream<'_> {
     fn item(&mut self, node: &yaml::Node<'a>) {
-        let rc = decode::decode_rule(self.count, node, &mut self.v.diags);
+        let mut rc = RuleConfig::default();
+        decode::decode_rule(self.count, node, &mut self.v.diags, &mut rc);
         self.push(&rc);
     }
 
