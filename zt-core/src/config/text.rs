@@ -73,7 +73,7 @@ pub(super) fn parse_port_spec(text: &str) -> Option<PortSpec> {
 mod tests {
     use super::*;
 
-    /// The parsers as they were written with std's: the hand-written ones must agree.
+    /// The same parsers written with std's: the hand-written ones must agree with them.
     fn parse_int_std(text: &str) -> Option<i64> {
         let (negative, digits) = match text.strip_prefix('-') {
             Some(rest) => (true, rest),

@@ -87,7 +87,7 @@ fn hex_run(b: &[u8], at: &mut usize, out: &mut [u16; 8], n: &mut usize) -> Optio
 }
 
 /// An IPv4 address in the canonical dotted-quad form (no leading zeros), read by hand: std's
-/// parser tries both families through a general-purpose parser, which showed in the profile of
+/// parser tries both families through a general-purpose parser, which shows in the profile of
 /// large policies. `None` means only "not in this form": the text then goes to std, so the
 /// addresses accepted are exactly std's.
 fn dotted_quad(text: &str) -> Option<Ipv4Addr> {
