@@ -18,6 +18,9 @@
 
 pub(crate) mod fast;
 pub(crate) mod full;
+mod stream;
+
+pub(crate) use stream::{Lend, Spare, Stream};
 
 use crate::source::Position;
 use std::borrow::Cow;
@@ -134,7 +137,7 @@ pub fn read_streaming<'a>(
     sink: &mut dyn ItemSink<'a>,
 ) -> Result<Node<'a>, YamlError> {
     check_size(text)?;
-    if let Some(node) = fast::read(text, key, sink) {
+    if let Some(node) = fast::read(text, key, &mut Lend(sink)) {
         return Ok(node);
     }
     read_full_streaming(text, key, sink)
@@ -166,7 +169,7 @@ pub(crate) fn read_full_streaming<'a>(
 ) -> Result<Node<'a>, YamlError> {
     sink.reset();
     let mut root = full::read(text)?;
-    stream_from_tree(&mut root, key, sink);
+    stream_from_tree(&mut root, key, &mut Lend(sink), &mut Spare::default());
     Ok(root)
 }
 
@@ -174,7 +177,8 @@ pub(crate) fn read_full_streaming<'a>(
 pub(super) fn stream_from_tree<'a>(
     root: &mut Node<'a>,
     key: Option<&str>,
-    sink: &mut dyn ItemSink<'a>,
+    sink: &mut dyn Stream<'a>,
+    spare: &mut Spare<'a>,
 ) {
     let (Some(key), Value::Mapping(entries)) = (key, &mut root.value) else {
         return;
@@ -191,7 +195,7 @@ pub(super) fn stream_from_tree<'a>(
     )) = streamed
     {
         for item in std::mem::take(items) {
-            sink.item(&item);
+            sink.give(item, spare);
         }
     }
 }
@@ -203,13 +207,18 @@ pub(super) fn stream_from_tree<'a>(
 pub fn fast_reader_agrees(text: &str) -> Result<bool, String> {
     for key in [None, Some("rules")] {
         let mut fast_items = Vec::new();
-        let Some(fast) = fast::read(text, key, &mut fast_items) else {
+        let Some(fast) = fast::read(text, key, &mut Lend(&mut fast_items)) else {
             return Ok(false);
         };
         let mut full_items = Vec::new();
         match full::read(text) {
             Ok(mut full) => {
-                stream_from_tree(&mut full, key, &mut full_items);
+                stream_from_tree(
+                    &mut full,
+                    key,
+                    &mut Lend(&mut full_items),
+                    &mut Spare::default(),
+                );
                 if full != fast || full_items != fast_items {
                     return Err(format!(
                         "key {key:?}\nfast {fast:?} {fast_items:?}\nfull {full:?} {full_items:?}"

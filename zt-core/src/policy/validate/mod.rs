@@ -13,6 +13,7 @@ mod settings;
 mod tests;
 mod warnings;
 
+use super::parallel;
 use super::shadow;
 use super::unique::FirstUse;
 use super::{Loaded, Policy, Rule, RuleName};
@@ -29,16 +30,37 @@ use std::sync::Arc;
 /// Parse, decode and validate a YAML text.
 ///
 /// Rules are streamed: each item of `rules:` is decoded and validated as soon as it is read,
-/// and its YAML nodes and `RuleConfig` are dropped before the next one is read.
+/// and its YAML nodes and `RuleConfig` are dropped before the next one is read. A large text
+/// is read on a second thread (see [`parallel`]).
 pub(crate) fn load_str(
     text: &str,
     source: &str,
     resolver: &dyn NameResolver,
 ) -> Result<Loaded, Error> {
+    load(text, source, resolver, parallel::worthwhile(text))
+}
+
+/// [`load_str`], reading on a second thread when `in_parallel`.
+fn load(
+    text: &str,
+    source: &str,
+    resolver: &dyn NameResolver,
+    in_parallel: bool,
+) -> Result<Loaded, Error> {
     // Rules are rarely shorter than 100 bytes of YAML: room for that many means the lists and
     // maps that grow with the rules are not copied over and over while a large file loads.
     let mut rules = RuleStream::new(resolver, text.len() / 100);
-    match yaml::read_streaming(text, Some("rules"), &mut rules) {
+    let parallel = if in_parallel {
+        parallel::read(text, &mut rules)
+    } else {
+        None
+    };
+    let read = match parallel {
+        Some(Some(root)) => Ok(root),
+        Some(None) => yaml::read_full_streaming(text, Some("rules"), &mut rules),
+        None => yaml::read_streaming(text, Some("rules"), &mut rules),
+    };
+    match read {
         Ok(root) => {
             let config = decode::decode(&root, &mut rules.v.diags);
             rules.finish(&config, source)

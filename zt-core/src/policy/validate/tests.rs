@@ -1,6 +1,8 @@
 //! Validation of whole files: what a load does with names, host lists and descriptions.
 
+use super::load;
 use crate::diagnostic::Code;
+use crate::policy::parallel;
 use crate::policy::{Identity, Policy};
 use crate::resolve::MockNameResolver;
 use crate::resolve::StaticResolver;
@@ -155,4 +157,56 @@ fn an_unknown_name_is_reported_in_every_rule_but_looked_up_once() {
         .map(|d| d.rule.as_deref())
         .collect();
     assert_eq!(rules, [Some("a"), Some("b")]);
+}
+
+/// Reading on a second thread changes nothing: the same policy and warnings, or the same
+/// diagnostics, for valid rules, invalid rules, and a file the fast reader declines near its
+/// end (read again by the full reader). Five kinds of rule in turn, so that a batch's rules
+/// are built from the vectors of rules of other kinds (a batch holds 256).
+#[test]
+fn reading_on_a_second_thread_gives_the_same_result_as_reading_on_one() {
+    let resolver = StaticResolver::new().user("web", 1001).group("ops", 2001);
+    let rule = |i: usize| match i % 5 {
+        0 => format!(
+            "  - name: r{i}\n    from:\n      user: web\n    to:\n      host: 10.0.{}.{}\n      port: {}\n    action: allow\n",
+            i / 256 % 256,
+            i % 256,
+            1 + i % 60000
+        ),
+        1 => format!(
+            "  - {{name: r{i}, from: {{group: ops}}, to: {{ports: [{}, \"2000-3000\"]}}, action: deny}}\n",
+            1 + i % 1000
+        ),
+        2 => format!(
+            "  - name: r{i}\n    direction: ingress\n    from: {{hosts: [\"fd00::{i:x}\", 192.0.2.0/24]}}\n    action: reject\n"
+        ),
+        3 => format!(
+            "  - name: r{i}\n    from: {{uid: {i}}}\n    to: {{port: 53, protocol: udp}}\n    action: allow\n    log: true\n"
+        ),
+        _ => format!(
+            "  - name: r{i}\n    description: the fifth kind\n    priority: 0\n    from:\n      gid: 7\n    action: allow\n"
+        ),
+    };
+    let mut valid = String::from("version: \"1.0\"\nrules:\n");
+    for i in 0..2000 {
+        valid += &rule(i);
+    }
+    // Invalid rules among valid ones: unknown keys, bad values, a repeated name.
+    let invalid = valid.replace("    action: reject\n", "    action: rejekt\n")
+        + "  - name: r5\n    from: {user: nobody}\n    to: {port: 0}\n    actoin: allow\n";
+    // Outside the fast reader's subset near the end: read again by the full reader.
+    let declined = valid.clone() + "  - name: last\n    from: &a {uid: 1}\n    action: allow\n";
+    for (text, fast) in [(&valid, true), (&invalid, true), (&declined, false)] {
+        let one = load(text, "t.yaml", &resolver, false);
+        let two = load(text, "t.yaml", &resolver, true);
+        assert_eq!(format!("{one:?}"), format!("{two:?}"));
+        // Whether the second thread's reading stood (and was not silently redone).
+        let mut sink = Vec::new();
+        let read = parallel::read(text, &mut sink).map(|root| root.is_some());
+        assert_eq!(read, Some(fast));
+    }
+    let rules = |r: &Result<crate::Loaded, Error>| r.as_ref().map(|l| l.policy.rules().len()).ok();
+    assert_eq!(rules(&load(&valid, "t", &resolver, true)), Some(2000));
+    assert_eq!(rules(&load(&declined, "t", &resolver, true)), Some(2001));
+    assert!(load(&invalid, "t", &resolver, true).is_err());
 }

@@ -13,7 +13,7 @@ mod scan;
 #[cfg(test)]
 mod tests;
 
-use super::{ItemSink, MAX_DEPTH, Node, Value};
+use super::{MAX_DEPTH, Node, Spare, Stream, Value};
 use scan::{Cursor, FlowNext, Line, Src, is_sequence_entry, key_len};
 use std::borrow::Cow;
 
@@ -21,13 +21,12 @@ use std::borrow::Cow;
 struct Reader<'a, 's> {
     /// The root key whose sequence is streamed to `sink`, until it has been.
     stream: Option<&'s str>,
-    sink: &'s mut dyn ItemSink<'a>,
+    sink: &'s mut dyn Stream<'a>,
     s: Src<'a>,
     at: Cursor,
     depth: usize,
     /// Emptied vectors of streamed items, reused for the next ones.
-    mappings: Vec<Vec<(Node<'a>, Node<'a>)>>,
-    sequences: Vec<Vec<Node<'a>>>,
+    spare: Spare<'a>,
 }
 
 /// Read `text` if it lies inside the subset, streaming the sequence under root key `stream`
@@ -36,7 +35,7 @@ struct Reader<'a, 's> {
 pub(crate) fn read<'a>(
     text: &'a str,
     stream: Option<&str>,
-    sink: &mut dyn ItemSink<'a>,
+    sink: &mut dyn Stream<'a>,
 ) -> Option<Node<'a>> {
     let mut r = Reader {
         stream,
@@ -44,8 +43,7 @@ pub(crate) fn read<'a>(
         s: Src::new(text)?,
         at: Cursor::default(),
         depth: 0,
-        mappings: Vec::new(),
-        sequences: Vec::new(),
+        spare: Spare::default(),
     };
     r.load_next();
     let mut line = r.at.cur?;
@@ -65,48 +63,14 @@ pub(crate) fn read<'a>(
         return None;
     }
     // A root that is not a block mapping (a flow mapping) streams the way the full reader does.
-    super::stream_from_tree(&mut root, r.stream, r.sink);
+    super::stream_from_tree(&mut root, r.stream, r.sink, &mut r.spare);
     Some(root)
 }
 
 impl<'a> Reader<'a, '_> {
-    /// Lend a streamed item to the sink, then keep its vectors for reuse.
-    fn emit(&mut self, mut item: Node<'a>) {
-        self.sink.item(&item);
-        self.recycle(&mut item.value);
-    }
-
-    /// Empty the vectors of `value` into the pools (depth is bounded by `MAX_DEPTH`). Walked in
-    /// place: moving each node out to take it apart cost more than reading the rule.
-    fn recycle(&mut self, value: &mut Value<'a>) {
-        match value {
-            Value::Scalar { .. } => {}
-            Value::Sequence(items) => {
-                for item in items.iter_mut() {
-                    self.recycle(&mut item.value);
-                }
-                items.clear();
-                self.sequences.push(std::mem::take(items));
-            }
-            Value::Mapping(entries) => {
-                // Keys are plain scalars here: only values hold vectors.
-                for (_, v) in entries.iter_mut() {
-                    self.recycle(&mut v.value);
-                }
-                entries.clear();
-                self.mappings.push(std::mem::take(entries));
-            }
-        }
-    }
-
-    fn new_mapping(&mut self) -> Vec<(Node<'a>, Node<'a>)> {
-        self.mappings.pop().unwrap_or_else(|| Vec::with_capacity(8))
-    }
-
-    fn new_sequence(&mut self) -> Vec<Node<'a>> {
-        self.sequences
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(4))
+    /// Give a streamed item to the sink, which hands back the vectors of spent ones.
+    fn emit(&mut self, item: Node<'a>) {
+        self.sink.give(item, &mut self.spare);
     }
 
     /// Advance `cur` to the next content line.
@@ -136,7 +100,7 @@ impl<'a> Reader<'a, '_> {
 
     fn block_mapping(&mut self, first: Line, indent: usize) -> Option<Node<'a>> {
         let position = Src::position(first, indent);
-        let mut entries = self.new_mapping();
+        let mut entries = self.spare.mapping();
         let mut line = first;
         loop {
             let klen = key_len(self.s.rest(line, indent))?;
@@ -213,7 +177,7 @@ impl<'a> Reader<'a, '_> {
         let mut items = if stream {
             Vec::new()
         } else {
-            self.new_sequence()
+            self.spare.sequence()
         };
         let mut line = first;
         loop {
@@ -290,7 +254,7 @@ impl<'a> Reader<'a, '_> {
 
     fn flow_sequence(&mut self, line: Line, col: usize) -> Option<(Node<'a>, usize)> {
         self.enter()?;
-        let mut items = self.new_sequence();
+        let mut items = self.spare.sequence();
         let mut at = self.s.skip_spaces(line, col + 1);
         if self.s.rest(line, at).first() != Some(&b']') {
             loop {
@@ -315,7 +279,7 @@ impl<'a> Reader<'a, '_> {
 
     fn flow_mapping(&mut self, line: Line, col: usize) -> Option<(Node<'a>, usize)> {
         self.enter()?;
-        let mut entries = self.new_mapping();
+        let mut entries = self.spare.mapping();
         let mut at = self.s.skip_spaces(line, col + 1);
         if self.s.rest(line, at).first() != Some(&b'}') {
             loop {
