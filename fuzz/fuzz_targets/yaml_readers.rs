@@ -1,5 +1,4 @@
-//! The fast YAML reader agrees with the full one on everything it accepts, and rules it reads
-//! straight from their lines equal the rules decoded from its nodes.
+//! The fast YAML reader agrees with the full one on everything it accepts.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -9,9 +8,6 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Err(disagreement) = zt_core::yaml::fast_reader_agrees(text) {
-        panic!("{disagreement}");
-    }
-    if let Err(disagreement) = zt_core::config::direct_reader_agrees(text) {
         panic!("{disagreement}");
     }
 });

@@ -7,10 +7,9 @@
 //! is written out as a file.
 
 pub(crate) mod decode;
-pub(crate) mod direct;
-
-#[doc(hidden)]
-pub use direct::direct_reader_agrees;
+mod keys;
+pub(crate) mod text;
+mod words;
 
 use crate::policy::{Action, DefaultPolicy, Direction, Protocol};
 use crate::source::Position;
@@ -168,36 +167,6 @@ pub struct RuleConfig<S = String> {
     pub log: Option<Spanned<bool>>,
 }
 
-impl<S> RuleConfig<S> {
-    /// Back to the default, in place: the parallel reader reuses the rules of its batches, and
-    /// `*self = RuleConfig::default()` builds a whole rule and copies it over this one. Every
-    /// field is named, so a new one cannot be forgotten here.
-    pub(crate) fn clear(&mut self) {
-        let RuleConfig {
-            position,
-            undecodable,
-            name,
-            description,
-            direction,
-            from,
-            to,
-            action,
-            priority,
-            log,
-        } = self;
-        *position = None;
-        undecodable.clear();
-        *name = None;
-        *description = None;
-        *direction = None;
-        *from = None;
-        *to = None;
-        *action = None;
-        *priority = None;
-        *log = None;
-    }
-}
-
 /// The `from:` mapping of a rule (text as in [`RuleConfig`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct FromConfig<S = String> {
@@ -245,22 +214,6 @@ pub struct ToConfig<S = String> {
     /// `tcp`, `udp`, `both`, `icmp` or `any` (default `tcp` with ports, `any` without).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub protocol: Option<Spanned<Protocol>>,
-}
-
-impl<S> FromConfig<S> {
-    /// Whether `key` holds a decoded value.
-    pub(crate) fn has(&self, key: &str) -> bool {
-        match key {
-            "user" => self.user.is_some(),
-            "uid" => self.uid.is_some(),
-            "group" => self.group.is_some(),
-            "gid" => self.gid.is_some(),
-            "cgroup" => self.cgroup.is_some(),
-            "host" => self.host.is_some(),
-            "hosts" => self.hosts.is_some(),
-            _ => false,
-        }
-    }
 }
 
 impl Config {

@@ -102,9 +102,9 @@ impl Policy {
     /// Every problem is reported at once, as [`Error::Invalid`]; on success the warnings come
     /// with the policy.
     ///
-    /// A large text (64 KiB or more, about 500 rules) on a machine with more than one CPU is
-    /// read on a second, scoped thread while the calling thread validates the rules read so far;
-    /// the thread has ended when this returns. The result is the same either way.
+    /// A large text (512 KiB or more, about 4 000 rules) on a machine with more than one CPU is
+    /// read on a second, scoped thread while the calling thread decodes and validates the rules
+    /// read so far; the thread has ended when this returns. The result is the same either way.
     pub fn from_yaml(
         text: &str,
         source: &str,

@@ -1,9 +1,9 @@
 //! The duplicate-name check: each valid rule name with the line it was first written on.
 //!
-//! A map from shared names to positions held 40 bytes per name and an extra reference to
-//! every name; for a 10 000-rule file it was the largest table a load wrote to, a page fault
-//! every hundred rules. This table holds 8 bytes per name, the name's slot and line, and finds
-//! the name itself where it already is: in the validated rule, or (for a rule that failed
+//! A map from shared names to positions would hold 40 bytes per name and another reference to
+//! every name: for a 10 000-rule file, the largest table a load writes to, a page fault every
+//! hundred rules. This table holds 8 bytes per name, the name's slot and line, and finds the
+//! name itself where it already is: in the validated rule, or (for a rule that failed
 //! validation, whose name still counts) in a short list of its own.
 
 use super::{Rule, RuleName};

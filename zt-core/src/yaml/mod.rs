@@ -15,15 +15,12 @@
 //!   error: anything outside the subset, valid or not, is handed to the full reader. A
 //!   differential test and fuzz target check that whenever the fast reader accepts a text, the
 //!   full reader yields the identical tree, positions included.
-//!
-//! A sink of a streamed sequence may also read an item itself, straight from its lines, with
-//! the fast reader's own scanners ([`ItemSink::read_item`]): zt's rules are read that way (see
-//! `config::direct`), with no tree at all, and checked against the tree the same way.
 
 pub(crate) mod fast;
 pub(crate) mod full;
+mod stream;
 
-pub use fast::ItemLines;
+pub(crate) use stream::{Lend, Spare, Stream};
 
 use crate::source::Position;
 use std::borrow::Cow;
@@ -111,12 +108,6 @@ pub enum YamlErrorKind {
 pub trait ItemSink<'a> {
     /// The next item, in document order.
     fn item(&mut self, node: &Node<'a>);
-    /// Offered first for every item of a block sequence that is a compact mapping
-    /// (`- key: …`), when the fast reader reads the text: a sink that reads the item straight
-    /// from its lines returns true, and no node is built for it. The default declines.
-    fn read_item(&mut self, _lines: &mut ItemLines<'a, '_>) -> bool {
-        false
-    }
     /// Forget every item received so far: reading restarts from the first item (the fast
     /// reader met something outside its subset and hands over to the full reader).
     fn reset(&mut self);
@@ -146,7 +137,7 @@ pub fn read_streaming<'a>(
     sink: &mut dyn ItemSink<'a>,
 ) -> Result<Node<'a>, YamlError> {
     check_size(text)?;
-    if let Some(node) = fast::read(text, key, sink) {
+    if let Some(node) = fast::read(text, key, &mut Lend(sink)) {
         return Ok(node);
     }
     read_full_streaming(text, key, sink)
@@ -178,7 +169,7 @@ pub(crate) fn read_full_streaming<'a>(
 ) -> Result<Node<'a>, YamlError> {
     sink.reset();
     let mut root = full::read(text)?;
-    stream_from_tree(&mut root, key, sink);
+    stream_from_tree(&mut root, key, &mut Lend(sink), &mut Spare::default());
     Ok(root)
 }
 
@@ -186,7 +177,8 @@ pub(crate) fn read_full_streaming<'a>(
 pub(super) fn stream_from_tree<'a>(
     root: &mut Node<'a>,
     key: Option<&str>,
-    sink: &mut dyn ItemSink<'a>,
+    sink: &mut dyn Stream<'a>,
+    spare: &mut Spare<'a>,
 ) {
     let (Some(key), Value::Mapping(entries)) = (key, &mut root.value) else {
         return;
@@ -203,7 +195,7 @@ pub(super) fn stream_from_tree<'a>(
     )) = streamed
     {
         for item in std::mem::take(items) {
-            sink.item(&item);
+            sink.give(item, spare);
         }
     }
 }
@@ -215,13 +207,18 @@ pub(super) fn stream_from_tree<'a>(
 pub fn fast_reader_agrees(text: &str) -> Result<bool, String> {
     for key in [None, Some("rules")] {
         let mut fast_items = Vec::new();
-        let Some(fast) = fast::read(text, key, &mut fast_items) else {
+        let Some(fast) = fast::read(text, key, &mut Lend(&mut fast_items)) else {
             return Ok(false);
         };
         let mut full_items = Vec::new();
         match full::read(text) {
             Ok(mut full) => {
-                stream_from_tree(&mut full, key, &mut full_items);
+                stream_from_tree(
+                    &mut full,
+                    key,
+                    &mut Lend(&mut full_items),
+                    &mut Spare::default(),
+                );
                 if full != fast || full_items != fast_items {
                     return Err(format!(
                         "key {key:?}\nfast {fast:?} {fast_items:?}\nfull {full:?} {full_items:?}"

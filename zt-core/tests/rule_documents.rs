@@ -1,10 +1,12 @@
-//! Rules read straight from their lines equal rules decoded from YAML nodes.
+//! Documents of rules read the same with the fast YAML reader as with the full one.
 //!
 //! Documents of rules are generated in the layouts policies are written in (block and flow
 //! `from`/`to`, flow and block lists, comments, the dash alone on its line), with valid and
 //! invalid values and unknown or repeated keys, then some are mutated with YAML's indicator
-//! characters. Reading each with and without the direct path must give the same root, the same
-//! rules (positions included) and the same diagnostics.
+//! characters. Whenever the fast reader accepts one, the full reader must give the same root
+//! and the same streamed rules, positions included (`yaml_readers.rs` does the same for YAML of
+//! any shape). The fast reader must also take most of them, and every rule of the examples:
+//! anything it declines is read several times slower.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on a broken fixture
 
@@ -12,10 +14,9 @@ mod common;
 use common::{Tree, cases, inline};
 
 use proptest::prelude::*;
-use zt_core::config::direct_reader_agrees;
+use zt_core::yaml::fast_reader_agrees;
 
-/// Values for each kind of field: the first half decodes, the rest is refused by the decoder or
-/// left to it by the direct path (an escaped quote).
+/// Values for each kind of field: the first half decodes, the rest is refused by the decoder.
 const NAMES: &[&str] = &[
     "web", "rule-1", "\"dq\"", "''", "~", "'it''s'", "x # c", "a: b",
 ];
@@ -215,46 +216,44 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: cases(4096), ..ProptestConfig::default() })]
 
     #[test]
-    fn generated_rules_read_directly_equal_rules_decoded_from_nodes(doc in documents()) {
-        let agrees = direct_reader_agrees(&doc);
+    fn generated_rule_documents_read_the_same_with_both_readers(doc in documents()) {
+        let agrees = fast_reader_agrees(&doc);
         prop_assert!(agrees.is_ok(), "{:?}\n{}", agrees, doc);
     }
 
     #[test]
-    fn mutated_rules_read_directly_equal_rules_decoded_from_nodes(doc in mutated()) {
-        let agrees = direct_reader_agrees(&doc);
+    fn mutated_rule_documents_read_the_same_or_are_declined(doc in mutated()) {
+        let agrees = fast_reader_agrees(&doc);
         prop_assert!(agrees.is_ok(), "{:?}\n{:?}", agrees, doc);
     }
 }
 
-/// The comparison is only worth something if the direct path reads many generated rules.
+/// The comparison is only worth something if the fast reader takes most generated documents.
 #[test]
-fn the_direct_path_reads_many_generated_rules() {
+fn the_fast_reader_takes_most_generated_rule_documents() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
-    let (mut taken, mut documents_with_some) = (0, 0);
-    for _ in 0..1000 {
+    let total = 1000;
+    let mut taken = 0;
+    for _ in 0..total {
         let doc = documents().new_tree(&mut runner).expect("doc").current();
-        let n = direct_reader_agrees(&doc).expect("agrees");
-        taken += n;
-        documents_with_some += usize::from(n > 0);
+        taken += usize::from(fast_reader_agrees(&doc).expect("agrees"));
     }
     assert!(
-        documents_with_some > 400 && taken > 600,
-        "the direct path read {taken} rules, in {documents_with_some} of 1000 documents"
+        taken * 10 > total * 8,
+        "the fast reader took {taken} of {total}"
     );
 }
 
-/// Rules the way the specification and the examples write them are all read directly.
+/// Rules the way the specification and the examples write them are read by the fast reader.
 #[test]
-fn rules_written_as_in_the_examples_are_read_directly() {
+fn rules_written_as_in_the_examples_are_read_by_the_fast_reader() {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../examples/rules.yaml"
     ))
     .expect("examples/rules.yaml");
-    let rules = text.matches("\n  - name:").count();
-    assert!(rules >= 5, "{rules}");
-    assert_eq!(direct_reader_agrees(&text), Ok(rules));
+    assert!(text.matches("\n  - name:").count() >= 5);
+    assert_eq!(fast_reader_agrees(&text), Ok(true));
 }
