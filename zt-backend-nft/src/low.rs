@@ -254,6 +254,11 @@ pub struct LowSet {
     pub fields: Vec<u8>,
     /// Set-level userdata (the key byte order and type information nft prints from).
     pub userdata: Vec<u8>,
+    /// The most elements it holds (`NFTA_SET_DESC_SIZE`; 0 for no bound). A hash set given
+    /// its size is a fixed hash table from the start: loading it never grows the table, and
+    /// a dump never walks a table a resize is rebuilding (which repeats or skips elements).
+    #[serde(default)]
+    pub size: u32,
     /// Expressions every element gets (a counter).
     pub exprs: Vec<LowExpr>,
     /// The elements.
@@ -416,13 +421,14 @@ impl LowSet {
     pub fn definition(&self) -> String {
         let exprs: Vec<String> = self.exprs.iter().map(ToString::to_string).collect();
         format!(
-            "set {} flags 0x{:x} type 0x{:x} len {} fields {:?} udata 0x{} exprs {}",
+            "set {} flags 0x{:x} type 0x{:x} len {} fields {:?} udata 0x{} size {} exprs {}",
             self.name,
             self.flags,
             self.key_type,
             self.key_len,
             self.fields,
             hex(&self.userdata),
+            self.size,
             exprs.join(" ")
         )
     }

@@ -431,6 +431,16 @@ fn element(e: &Element, interval: bool) -> LowElem {
     }
 }
 
+/// The size a set is declared with: a hash set's element count (zt replaces whole tables, so
+/// a set never grows past what it was built with), no bound for an interval set.
+pub(crate) fn set_size(s: &Set) -> u32 {
+    if s.interval {
+        0
+    } else {
+        u32::try_from(s.elements.len()).unwrap_or(u32::MAX).max(1)
+    }
+}
+
 fn set(s: &Set) -> LowSet {
     LowSet {
         name: s.name.clone(),
@@ -446,6 +456,7 @@ fn set(s: &Set) -> LowSet {
             Vec::new()
         },
         userdata: SET_USERDATA.to_vec(),
+        size: set_size(s),
         exprs: vec![LowExpr::Counter {
             packets: 0,
             bytes: 0,

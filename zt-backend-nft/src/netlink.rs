@@ -474,6 +474,7 @@ mod tests {
                 key_len: 8,
                 fields: vec![4, 4],
                 userdata: vec![],
+                size: 0,
                 exprs: vec![LowExpr::Counter {
                     packets: 0,
                     bytes: 0,

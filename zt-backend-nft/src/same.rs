@@ -44,6 +44,7 @@ fn set(a: &LowSet, b: &LowSet) -> bool {
         key_len,
         fields,
         userdata,
+        size,
         exprs: set_exprs,
         elements,
     } = a;
@@ -53,6 +54,7 @@ fn set(a: &LowSet, b: &LowSet) -> bool {
         && *key_len == b.key_len
         && *fields == b.fields
         && *userdata == b.userdata
+        && *size == b.size
         && exprs(set_exprs, &b.exprs)
         && elements.len() == b.elements.len()
         && (elements.iter().zip(&b.elements).all(|(x, y)| element(x, y))
@@ -122,6 +124,7 @@ mod tests {
                 key_len: 4,
                 fields: vec![],
                 userdata: vec![],
+                size: 0,
                 exprs: vec![],
                 elements,
             }],

@@ -179,6 +179,8 @@ fn set(out: &mut String, s: &Set) {
     let _ = writeln!(out, "\t\ttype {}", types.join(" . "));
     if s.interval {
         let _ = writeln!(out, "\t\tflags interval");
+    } else {
+        let _ = writeln!(out, "\t\tsize {}", crate::lower::set_size(s));
     }
     let _ = writeln!(out, "\t\tcounter");
     if !s.elements.is_empty() {

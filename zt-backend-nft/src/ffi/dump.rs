@@ -305,6 +305,11 @@ unsafe fn decode_set(h: *const libc::nlmsghdr, s: *mut sys::nftnl_set) -> Result
             key_len: sys::nftnl_set_get_u32(s, sys::NFTNL_SET_KEY_LEN as u16),
             fields: data(sys::NFTNL_SET_DESC_CONCAT),
             userdata: data(sys::NFTNL_SET_USERDATA),
+            size: if sys::nftnl_set_is_set(s, sys::NFTNL_SET_DESC_SIZE as u16) {
+                sys::nftnl_set_get_u32(s, sys::NFTNL_SET_DESC_SIZE as u16)
+            } else {
+                0
+            },
             exprs,
             elements: Vec::new(),
         };

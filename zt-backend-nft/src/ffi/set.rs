@@ -40,6 +40,9 @@ impl SetMsg {
                     s.fields.len() as u32,
                 );
             }
+            if s.size > 0 {
+                sys::nftnl_set_set_u32(p, sys::NFTNL_SET_DESC_SIZE as u16, s.size);
+            }
             if !s.userdata.is_empty() {
                 sys::nftnl_set_set_data(
                     p,
