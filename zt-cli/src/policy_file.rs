@@ -11,14 +11,26 @@ use zt_engine::{EngineError, PolicyFile};
 /// invalid policy is exit 1 with every problem; an unreadable file is exit 1 too (the operator
 /// named a file that is not a policy). A file others may write draws a warning.
 pub fn load(ctx: &Context<'_>, path: &Path) -> Outcome<PolicyFile> {
-    shown(ctx, PolicyFile::read(path, &SystemResolver::new()))
+    let started = std::time::Instant::now();
+    let file = PolicyFile::read(path, &SystemResolver::new());
+    ctx.verbose(format_args!(
+        "read and validated in {:.1?}",
+        started.elapsed()
+    ));
+    shown(ctx, file)
 }
 
 /// [`load`] for a command that changes the kernel or the boot files (`apply`, `persist`): a
 /// file every user may write is refused, since whoever can write it decides what zt, running
 /// as root, enforces.
 pub fn load_for_change(ctx: &Context<'_>, path: &Path) -> Result<PolicyFile, EngineError> {
-    let file = PolicyFile::read_for_change(path, &SystemResolver::new())?;
+    let started = std::time::Instant::now();
+    let file = PolicyFile::read_for_change(path, &SystemResolver::new());
+    ctx.verbose(format_args!(
+        "read and validated in {:.1?}",
+        started.elapsed()
+    ));
+    let file = file?;
     warn(ctx, &file);
     Ok(file)
 }
