@@ -124,7 +124,7 @@ fn network_field(offset: u32, len: u32) -> Option<(&'static str, u32)> {
 }
 
 /// A network mask as nft prints it (`255.255.255.0`, `ffff:ffff::`).
-fn mask_text(mask: &[u8]) -> Option<String> {
+pub(crate) fn mask_text(mask: &[u8]) -> Option<String> {
     match mask.len() {
         4 => <[u8; 4]>::try_from(mask)
             .ok()

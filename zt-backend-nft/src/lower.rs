@@ -146,7 +146,7 @@ fn field_type(f: Field) -> u32 {
 }
 
 /// The mask of a `prefix`-bit network in a `len`-byte address.
-fn prefix_mask(len: usize, prefix: u8) -> Vec<u8> {
+pub(crate) fn prefix_mask(len: usize, prefix: u8) -> Vec<u8> {
     let mut mask = vec![0u8; len];
     let mut bits = usize::from(prefix);
     for byte in &mut mask {

@@ -69,19 +69,17 @@ fn field(f: Field) -> String {
         Field::SkGid => "meta skgid".into(),
         Field::Addr(fam, d) => format!("{} {}", family_word(fam), dir_word(d, "addr")),
         Field::Net(fam, d, prefix) => {
-            let mask = match fam {
-                Family::V4 => IpNet::V4(
-                    ipnet::Ipv4Net::new(std::net::Ipv4Addr::UNSPECIFIED, prefix)
-                        .unwrap_or_default(),
-                )
-                .netmask(),
-                Family::V6 => IpNet::V6(
-                    ipnet::Ipv6Net::new(std::net::Ipv6Addr::UNSPECIFIED, prefix)
-                        .unwrap_or_default(),
-                )
-                .netmask(),
+            let len = match fam {
+                Family::V4 => 4,
+                Family::V6 => 16,
             };
-            format!("{} {} & {mask}", family_word(fam), dir_word(d, "addr"))
+            let mask = crate::describe::mask_text(&crate::lower::prefix_mask(len, prefix));
+            format!(
+                "{} {} & {}",
+                family_word(fam),
+                dir_word(d, "addr"),
+                mask.unwrap_or_default()
+            )
         }
         Field::L4Proto => "meta l4proto".into(),
         Field::Port(d) => format!("th {}", dir_word(d, "port")),

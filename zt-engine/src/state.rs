@@ -221,6 +221,21 @@ impl StateDir {
     }
 }
 
+/// Append `bytes` to `path` (created 0600) with one `write` on an `O_APPEND` descriptor, then
+/// sync the data: how the trail and the kept audit records grow, so whole lines never
+/// interleave and a line reported written is on disk. `what` names the file in an error.
+pub fn append(path: &Path, bytes: &[u8], what: &'static str) -> Result<(), EngineError> {
+    let mut file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| EngineError::state(what, path, e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_data())
+        .map_err(|e| EngineError::state(what, path, e))
+}
+
 /// A state file's text: pretty JSON, for the operator who reads it.
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, EngineError> {
     let mut text = serde_json::to_vec_pretty(value).map_err(|source| EngineError::Encode {

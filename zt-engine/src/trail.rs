@@ -15,9 +15,6 @@ use crate::error::EngineError;
 use crate::state::StateDir;
 use jiff::Timestamp;
 use serde::Serialize;
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use zt_core::{ChangeCounts, Diff};
 
@@ -138,15 +135,7 @@ pub fn append(state_root: &Path, entry: &Entry) -> Result<(), EngineError> {
         source,
     })?;
     line.push(b'\n');
-    let mut file = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| EngineError::state("open the audit trail", &path, e))?;
-    file.write_all(&line)
-        .and_then(|()| file.sync_data())
-        .map_err(|e| EngineError::state("append to the audit trail", &path, e))
+    crate::state::append(&path, &line, "append to the audit trail")
 }
 
 /// Note in the trail that `command` refused the policy file at `path` (invalid, unreadable,

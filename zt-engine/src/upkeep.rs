@@ -6,9 +6,7 @@ use crate::lock::Access;
 use crate::policy_file::PolicyFile;
 use crate::state::write_atomically;
 use crate::trail::{self, Entry};
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
 use std::path::{Path, PathBuf};
 use zt_core::kernel_log::LogRecord;
 use zt_core::policy::DEFAULT_LOG_PREFIX;
@@ -131,13 +129,7 @@ impl Engine {
                 })?;
                 lines.push(b'\n');
             }
-            OpenOptions::new()
-                .append(true)
-                .create(true)
-                .mode(0o600)
-                .open(&path)
-                .and_then(|mut f| f.write_all(&lines).and_then(|()| f.sync_data()))
-                .map_err(|e| EngineError::state("append to", &path, e))?;
+            crate::state::append(&path, &lines, "append to")?;
         }
         let text = match fs::read_to_string(&path) {
             Ok(text) => text,

@@ -93,6 +93,16 @@ pub trait Driver {
     }
 }
 
+/// What `ruleset` needs against what the kernel holds now: the two states a plan compares,
+/// with what the desired state keeps of the current one already given to it.
+fn transition<D: Driver>(driver: &mut D, ruleset: &Ruleset) -> Result<(D::State, D::State), Error> {
+    driver.supports().check(D::NAME, ruleset)?;
+    let mut desired = driver.desired(ruleset)?;
+    let current = driver.read()?;
+    driver.carry(&current, &mut desired);
+    Ok((current, desired))
+}
+
 /// The snapshot of `state`: `None` content when it owns nothing.
 fn snapshot_of<D: Driver>(driver: &D, state: &D::State) -> Result<Snapshot, Error> {
     let content = if driver.owns_nothing(state) {
@@ -122,10 +132,7 @@ impl<D: Driver> Backend for D {
     }
 
     fn plan(&mut self, ruleset: &Ruleset) -> Result<Plan, Error> {
-        self.supports().check(D::NAME, ruleset)?;
-        let mut desired = self.desired(ruleset)?;
-        let current = self.read()?;
-        self.carry(&current, &mut desired);
+        let (current, desired) = transition(self, ruleset)?;
         let diff = Diff {
             changes: self.diff(&current, &desired),
         };
@@ -159,11 +166,7 @@ impl<D: Driver> Backend for D {
         let (current, desired) = match plan.transition::<D::State>() {
             Some(t) => (&t.current, &t.desired),
             None => {
-                self.supports().check(D::NAME, &plan.ruleset)?;
-                let mut desired = self.desired(&plan.ruleset)?;
-                let current = self.read()?;
-                self.carry(&current, &mut desired);
-                fresh = (current, desired);
+                fresh = transition(self, &plan.ruleset)?;
                 (&fresh.0, &fresh.1)
             }
         };
