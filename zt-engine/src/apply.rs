@@ -223,7 +223,7 @@ impl Engine {
     }
 
     /// Plan `ruleset` with the backend, reporting the plan before anything is written.
-    fn plan_ruleset(&mut self, ruleset: &zt_core::Ruleset) -> Result<Plan, EngineError> {
+    pub(crate) fn plan_ruleset(&mut self, ruleset: &zt_core::Ruleset) -> Result<Plan, EngineError> {
         let started = Instant::now();
         let plan = self.backend.plan(ruleset)?;
         self.emit(Event::Planned {

@@ -32,7 +32,7 @@ impl Engine {
     /// What applying `policy` would change. Reads the kernel; takes no lock and writes
     /// nothing.
     pub fn plan(&mut self, policy: &PolicyFile) -> Result<Plan, EngineError> {
-        Ok(self.backend.plan(&policy.policy.ruleset())?)
+        self.plan_ruleset(&policy.policy.ruleset())
     }
 
     /// Every difference between the kernel and `policy` (empty: the kernel enforces it).
