@@ -193,7 +193,7 @@ impl Engine {
         // before it).
         self.recover()?;
         let backend = self.state.backend().to_owned();
-        if self.state.applied()?.map(|a| a.applied_at) != Some(pending.applies) {
+        if self.state.applied_at()?.map(|(_, _, at)| at) != Some(pending.applies) {
             self.state.set_pending(None)?;
             let entry = Entry::new("rollback", &backend, "not-applied")
                 .file(&pending.config)
