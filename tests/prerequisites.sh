@@ -8,7 +8,13 @@
 #   nftables, libnftnl-dev, libmnl-dev  the nft backend (links libnftnl) and its tests
 #   iptables                          the iptables backend (legacy and nft variants)
 #   clang, llvm, libbpf-dev, bpftool  building and inspecting the eBPF backend's programs
-ZT_PACKAGES=(gcc pkg-config iproute2 nftables libnftnl-dev libmnl-dev iptables clang llvm libbpf-dev bpftool)
+#   protobuf-compiler, libprotobuf-dev  building zt-agent's etcd client (protoc and the
+#                                       well-known .proto files its build script compiles)
+#   etcd-server, etcd-client          the fleet store (etcd 3.4, etcdctl) for zt-agent's tests
+#                                     and examples/fleet.sh, started in their own namespaces
+#   openssl                           certificates for the fleet's TLS test
+ZT_PACKAGES=(gcc pkg-config iproute2 nftables libnftnl-dev libmnl-dev iptables clang llvm libbpf-dev bpftool
+    protobuf-compiler libprotobuf-dev etcd-server etcd-client openssl)
 
 zt_require_root() {
     if [ "$(id -u)" -ne 0 ]; then
@@ -27,6 +33,12 @@ zt_ensure_packages() {
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        # Debian starts etcd on the host's 127.0.0.1:2379 when etcd-server is installed under
+        # systemd. zt's tests and demos run their own etcd in namespaces; one installed for
+        # them is not left serving on the host.
+        if [[ " ${missing[*]} " == *" etcd-server "* ]] && [ -d /run/systemd/system ]; then
+            systemctl disable --now etcd >/dev/null 2>&1 || true
+        fi
     fi
 }
 

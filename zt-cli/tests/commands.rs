@@ -291,3 +291,54 @@ fn flush_removes_only_what_zt_owns() {
     let (_, doc) = zt.json(&["status"]);
     assert_eq!(doc["installed"], false);
 }
+
+#[test]
+fn fleet_keys_are_validated_by_check_and_ignored_by_apply() {
+    let Some(zt) = Zt::new("fleet-keys") else {
+        return;
+    };
+    let _listeners = Listeners::start(&[(Proto::Tcp, "127.0.0.1:7001".parse().unwrap())]);
+    let scoped = zt.policy(
+        "scoped.yaml",
+        &ALLOW_4001.replacen(
+            "rules:",
+            "selector: {role: cache, tier: \"1\"}\norder: 20\nrules:",
+            1,
+        ),
+    );
+    let out = zt.expect(0, &["check", "-c", &scoped]);
+    assert!(
+        out.contains("selector {role=cache, tier=1}, order 20")
+            && out.contains("matter only to zt-agent"),
+        "{out}"
+    );
+    let (_, doc) = zt.json(&["check", "-c", &scoped]);
+    assert_eq!(doc["fleet"]["order"], 20);
+    assert_eq!(doc["fleet"]["selector"]["role"], "cache");
+
+    // A single host applies the rules whatever the selector says.
+    zt.expect(0, &["apply", "-c", &scoped]);
+    assert_eq!(tcp(4001, "127.0.0.1:7001"), Outcome::Connected);
+    let other = tcp(4002, "127.0.0.1:7001");
+    assert!(
+        matches!(other, Outcome::TimedOut | Outcome::NotPermitted),
+        "{other:?}"
+    );
+
+    let bad = zt.policy(
+        "bad-scope.yaml",
+        &ALLOW_4001.replacen(
+            "rules:",
+            "selector: {\"ro le\": x}\norder: 3000000000\nrules:",
+            1,
+        ),
+    );
+    let out = zt.run(&["check", "-c", &bad]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("invalid-label") && stderr.contains("order-out-of-range"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("bad-scope.yaml:"), "positions: {stderr}");
+}

@@ -84,6 +84,10 @@ pub enum Code {
     PriorityOutOfRange,
     /// A log prefix longer than the tightest backend allows.
     LogPrefixTooLong,
+    /// A fleet selector label or value that is empty, too long or has unsafe characters.
+    InvalidLabel,
+    /// A fleet `order` outside the 32-bit signed range.
+    OrderOutOfRange,
     /// A log prefix or text field with characters that would corrupt a log line.
     UnsafeCharacters,
     /// A `log_rate` that is not `N/second|minute|hour|day`.
@@ -134,6 +138,8 @@ impl Code {
             MappedAddress => "mapped-address",
             PriorityOutOfRange => "priority-out-of-range",
             LogPrefixTooLong => "log-prefix-too-long",
+            InvalidLabel => "invalid-label",
+            OrderOutOfRange => "order-out-of-range",
             UnsafeCharacters => "unsafe-characters",
             InvalidRate => "invalid-rate",
             SshUnprotected => "ssh-unprotected",

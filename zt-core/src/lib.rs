@@ -64,6 +64,7 @@ pub mod config;
 pub mod diagnostic;
 mod error;
 pub mod fault;
+pub mod fleet;
 pub mod host;
 pub mod kernel_log;
 pub mod persist;

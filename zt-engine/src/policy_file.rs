@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use std::fmt::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use zt_core::fleet::Scope;
 use zt_core::{Diagnostics, NameResolver, Policy};
 
 /// A validated policy and the text it was read from.
@@ -22,6 +23,9 @@ pub struct PolicyFile {
     pub policy: Policy,
     /// What validation warned about.
     pub warnings: Diagnostics,
+    /// The fleet keys (`selector:`, `order:`): validated, and ignored by the engine, which
+    /// applies one policy to one host; a fleet agent composes policies by them.
+    pub scope: Scope,
     /// Who besides root may change the file, when someone may (the caller decides whether to
     /// print it; [`PolicyFile::read_for_change`] refuses the worst case).
     pub permissions: Option<String>,
@@ -100,6 +104,7 @@ impl PolicyFile {
             source,
             policy: loaded.policy,
             warnings: loaded.warnings,
+            scope: loaded.scope,
             permissions: None,
         })
     }
@@ -114,6 +119,7 @@ impl PolicyFile {
             source,
             policy: policy.clone(),
             warnings: Diagnostics::default(),
+            scope: Scope::default(),
             permissions: None,
         })
     }

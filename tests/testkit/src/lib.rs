@@ -45,6 +45,7 @@ mod cgroup;
 mod child;
 pub mod differential;
 mod expect;
+pub mod fleet;
 mod held;
 mod listen;
 mod netns;

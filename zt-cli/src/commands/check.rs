@@ -16,6 +16,14 @@ pub fn run(ctx: &Context<'_>, args: &Args) -> Outcome<Report> {
         if rules == 1 { "" } else { "s" },
         ruleset.entries().len()
     ));
+    if file.scope.is_written() {
+        ctx.say(format_args!(
+            "\nfleet: selector {}, order {}: these matter only to zt-agent, which composes \
+             the policies of a fleet store; `zt apply` on a single host ignores them\n",
+            selector_words(file.scope.selector()),
+            file.scope.order()
+        ));
+    }
     Ok(Report::ok(json!({
         "command": "check",
         "ok": true,
@@ -24,5 +32,15 @@ pub fn run(ctx: &Context<'_>, args: &Args) -> Outcome<Report> {
         "rules": rules,
         "warnings": file.warnings.items,
         "ruleset": super::ruleset_json(&ruleset),
+        "fleet": file.scope,
     })))
+}
+
+/// `{role=web, tier=1}`, or `every host` for an empty selector.
+fn selector_words(selector: &std::collections::BTreeMap<String, String>) -> String {
+    if selector.is_empty() {
+        return "(none: every host)".to_owned();
+    }
+    let pairs: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{{{}}}", pairs.join(", "))
 }

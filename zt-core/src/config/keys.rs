@@ -8,10 +8,12 @@
 pub(super) type Keys<const N: usize> = [(&'static str, &'static str); N];
 
 /// The top of the file.
-pub(super) const TOP_KEYS: Keys<3> = [
+pub(super) const TOP_KEYS: Keys<5> = [
     ("version", "version"),
     ("settings", "settings"),
     ("rules", "rules"),
+    ("selector", "selector"),
+    ("order", "order"),
 ];
 
 /// The `settings:` mapping.

@@ -99,6 +99,34 @@ pub struct Config {
     pub settings: Option<SettingsConfig>,
     /// The rules in file order.
     pub rules: Vec<RuleConfig>,
+    /// Fleet only (zt-agent): the labels a host must carry, all of them, for this policy to
+    /// apply to it. A single host's `zt apply` ignores it.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_selector"
+    )]
+    pub selector: Option<Spanned<Selector>>,
+    /// Fleet only (zt-agent): where this policy's rules go among the host's other policies
+    /// (lower first, default 1000). A single host's `zt apply` ignores it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<Spanned<i64>>,
+}
+
+/// A fleet selector as written: label and value pairs, in file order.
+pub type Selector = Vec<(Spanned<String>, Spanned<String>)>;
+
+/// A selector written as the mapping it was read from.
+fn serialize_selector<S: Serializer>(
+    selector: &Option<Spanned<Selector>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let pairs = selector.as_ref().map_or(&[][..], |s| &s.value[..]);
+    let mut map = serializer.serialize_map(Some(pairs.len()))?;
+    for (k, v) in pairs {
+        map.serialize_entry(&k.value, &v.value)?;
+    }
+    map.end()
 }
 
 /// The `settings:` mapping.

@@ -47,7 +47,7 @@ fn port_list(ports: &PortSet) -> Option<Spanned<OneOrMany<Spanned<PortSpec>>>> {
     bare(OneOrMany::Many(specs.collect()))
 }
 
-fn rule_config(rule: &Rule) -> RuleConfig {
+pub(crate) fn rule_config(rule: &Rule) -> RuleConfig {
     let Rule {
         name,
         description,
@@ -112,7 +112,7 @@ fn rule_config(rule: &Rule) -> RuleConfig {
     }
 }
 
-fn settings_config(settings: &Settings) -> SettingsConfig {
+pub(crate) fn settings_config(settings: &Settings) -> SettingsConfig {
     let Settings {
         default_policy,
         log_blocked,

@@ -30,7 +30,7 @@
 
 mod address;
 mod builder;
-mod export;
+pub(crate) mod export;
 mod identity;
 mod parallel;
 mod port;
@@ -46,7 +46,8 @@ pub use builder::{PolicyBuilder, RuleBuilder};
 pub use identity::{CgroupPath, Identity};
 pub use port::{PortRange, PortRangeParts, PortSet};
 pub use rule::{
-    Action, Direction, MAX_RULE_NAME, Protocol, Rule, RuleMatch, RuleMatchParts, RuleName,
+    Action, Direction, MAX_QUALIFIED_RULE_NAME, MAX_RULE_NAME, Protocol, Rule, RuleMatch,
+    RuleMatchParts, RuleName,
 };
 pub use settings::{
     ALLOWED_LOG_PREFIX, DEFAULT_LOG_PREFIX, DefaultPolicy, LogPrefix, LogPrefixError, LogRate,
@@ -89,6 +90,11 @@ pub struct Loaded {
     pub policy: Policy,
     /// Warnings (never errors): shadowed rules, unprotected SSH, overlapping hosts.
     pub warnings: Diagnostics,
+    /// Where the policy applies in a fleet (`selector:`, `order:`); only a fleet agent acts
+    /// on it.
+    pub scope: crate::fleet::Scope,
+    /// Which settings the file wrote itself, for composing it with other policies.
+    pub written: crate::fleet::WrittenSettings,
 }
 
 impl Policy {

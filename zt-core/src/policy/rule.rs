@@ -106,7 +106,8 @@ impl fmt::Display for Action {
     }
 }
 
-/// A validated rule name: 1–63 characters of `[A-Za-z0-9._-]`, starting with a letter or digit.
+/// A validated rule name: 1–63 characters of `[A-Za-z0-9._-]`, starting with a letter or digit,
+/// or two of those joined by `/` (`<policy>/<rule>`, see [`RuleName::new`]).
 ///
 /// Names travel into nft comments, iptables `--comment`s, eBPF rule tables, log lines and JSON;
 /// this alphabet is safe in all of them, needs no quoting, and cannot collide with zt's own
@@ -117,6 +118,10 @@ pub struct RuleName(pub(crate) ShortStr);
 
 /// Longest rule name accepted.
 pub const MAX_RULE_NAME: usize = 63;
+
+/// Longest qualified rule name (`<policy>/<rule>`) accepted: nftables keeps a rule's comment
+/// in 128 bytes of user data, 2 of them its header and 1 the terminating NUL.
+pub const MAX_QUALIFIED_RULE_NAME: usize = 125;
 
 /// The bytes a rule name may contain, as a table: every rule's name is checked.
 static NAME_CHARS: [bool; 256] = {
@@ -132,7 +137,27 @@ static NAME_CHARS: [bool; 256] = {
 
 impl RuleName {
     /// A name, if it is valid; otherwise why not.
+    ///
+    /// Besides a plain name, two plain names joined by one `/` are valid: `<policy>/<rule>`,
+    /// how a fleet host's composed policy ([`crate::fleet::compose`]) names each rule after
+    /// the policy it came from (at most [`MAX_QUALIFIED_RULE_NAME`] characters then).
     pub fn new(name: &str) -> Result<Self, &'static str> {
+        if let Some((policy, rule)) = name.split_once('/') {
+            return match (Self::plain(policy), Self::plain(rule)) {
+                _ if name.len() > MAX_QUALIFIED_RULE_NAME => {
+                    Err("a qualified rule name <policy>/<rule> is at most 125 characters")
+                }
+                (Ok(_), Ok(_)) => Ok(Self(ShortStr::new(name))),
+                _ => Err(
+                    "a qualified rule name is <policy>/<rule>, each part 1-63 letters, digits, '.', '_' and '-', starting with a letter or digit",
+                ),
+            };
+        }
+        Self::plain(name)
+    }
+
+    /// A name without a policy part.
+    fn plain(name: &str) -> Result<Self, &'static str> {
         let first_ok = name
             .bytes()
             .next()

@@ -11,7 +11,7 @@ mod rule;
 use super::keys::{Keys, SETTINGS_KEYS, TOP_KEYS};
 use super::text::{is_null, parse_int, parse_port_spec, printable};
 use super::words::{DEFAULT_POLICIES, SYNONYMS, suggest};
-use super::{Config, OneOrMany, PortSpec, RuleConfig, SettingsConfig, Spanned};
+use super::{Config, OneOrMany, PortSpec, RuleConfig, Selector, SettingsConfig, Spanned};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::source::Position;
 use crate::yaml::{Node, Value};
@@ -24,7 +24,9 @@ pub(crate) fn decode(root: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Config {
         index: None,
     };
     let mut config = Config::default();
-    let Some([version, settings, rules]) = d.entries(root, Field::of(""), &TOP_KEYS) else {
+    let Some([version, settings, rules, selector, order]) =
+        d.entries(root, Field::of(""), &TOP_KEYS)
+    else {
         // Already reported: the document is not a mapping, so nothing in it is "missing".
         config.undecodable = vec!["version", "rules"];
         return config;
@@ -41,6 +43,12 @@ pub(crate) fn decode(root: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Config {
     if let Some((_, v)) = rules {
         config.rules = d.rules(v);
         config.has_rules = true;
+    }
+    if let Some((_, v)) = selector {
+        config.selector = d.selector(v);
+    }
+    if let Some((_, v)) = order {
+        config.order = d.integer(v, Field::of("order"));
     }
     config
 }
@@ -385,6 +393,34 @@ impl<'n, 'a: 'n> Decoder<'_, 'n> {
         field: Field,
     ) -> Option<Spanned<OneOrMany<Spanned<S>>>> {
         self.one_or_many(node, field, |d, n, f| d.string(n, f))
+    }
+
+    /// `selector:`: a mapping of label to value, each a scalar (`tier: 1` is the text "1").
+    fn selector(&mut self, node: &'n Node<'a>) -> Option<Spanned<Selector>> {
+        let field = Field::of("selector");
+        let Value::Mapping(pairs) = &node.value else {
+            self.wrong_type(node, field, "a mapping of label to value", None);
+            return None;
+        };
+        let mut out: Vec<(Spanned<String>, Spanned<String>)> = Vec::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            let Some(key) = self.string::<String>(k, field) else {
+                continue;
+            };
+            if let Some((first, _)) = out.iter().find(|(f, _)| f.value == key.value) {
+                let message = format!(
+                    "label '{}' is given twice (first at line {})",
+                    printable(&key.value),
+                    first.position.map_or(0, |p| p.line)
+                );
+                self.report(Code::DuplicateKey, field, k.position, message, None);
+                continue;
+            }
+            if let Some(value) = self.string::<String>(v, field) {
+                out.push((key, value));
+            }
+        }
+        Some(Spanned::new(out, Some(node.position)))
     }
 
     fn settings(&mut self, node: &'n Node<'a>) -> SettingsConfig {

@@ -210,6 +210,7 @@ impl<'r> RuleStream<'r> {
     fn finish(mut self, config: &Config, source: &str) -> Result<Loaded, Error> {
         self.duplicates();
         let settings = self.v.top(config);
+        let scope = crate::fleet::Scope::of(config, &mut self.v.diags);
         let policy = match settings {
             Some(settings) if !self.failed => {
                 // The policy keeps its rules: no room for rules that did not come.
@@ -229,6 +230,8 @@ impl<'r> RuleStream<'r> {
             Some(policy) if !diagnostics.has_errors() => Ok(Loaded {
                 policy,
                 warnings: diagnostics,
+                scope,
+                written: crate::fleet::WrittenSettings::of(config),
             }),
             // Every path to `None` reported an error.
             _ => Err(Error::Invalid(diagnostics)),

@@ -17,6 +17,9 @@ impl Validator<'_> {
             version,
             settings,
             rules: _,
+            // Validated with the fleet scope (crate::fleet::Scope::of).
+            selector: _,
+            order: _,
         } = config;
         self.rule = None;
         self.index = None;

@@ -1,0 +1,103 @@
+//! `zt-agent`: see [`zt_agent::cli`].
+
+use clap::Parser;
+use std::process::ExitCode;
+use zt_agent::agent::{self, AgentOptions};
+use zt_agent::backends::Choice;
+use zt_agent::cli::{Cli, Command, RunArgs};
+use zt_agent::contract::host_name_problem;
+use zt_agent::enforcer::Enforcer;
+use zt_agent::operator::{self, Refusal};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // One thread for the agent's I/O; the engine has its own. An idle agent is a few
+    // timers and one watch stream.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("zt-agent: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zt-agent: {}", format!("{e:#}").trim_end());
+            ExitCode::from(if e.is::<Refusal>() { 1 } else { 3 })
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run(args) => run(args).await,
+        Command::Push(args) => {
+            let report = operator::push(&args.store.options()?, &args.name, &args.file).await?;
+            if args.store.json {
+                println!("{report}");
+            } else {
+                println!(
+                    "pushed {} ({} rules) at revision {}",
+                    report["key"].as_str().unwrap_or_default(),
+                    report["rules"],
+                    report["revision"]
+                );
+            }
+            Ok(())
+        }
+        Command::Remove(args) => {
+            let report = operator::remove(&args.store.options()?, &args.name).await?;
+            if args.store.json {
+                println!("{report}");
+            } else {
+                println!("removed {} at revision {}", args.name, report["revision"]);
+            }
+            Ok(())
+        }
+        Command::Status(args) => {
+            let fleet = operator::status(&args.store.options()?).await?;
+            if args.store.json {
+                println!("{}", serde_json::to_string(&fleet)?);
+            } else {
+                print!("{}", fleet.table());
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let host = match &args.host {
+        Some(h) => h.clone(),
+        None => hostname()?,
+    };
+    if let Some(problem) = host_name_problem(&host) {
+        anyhow::bail!("host name '{host}': {problem} (use --host)");
+    }
+    let options = AgentOptions {
+        host,
+        labels: args.labels(),
+        backend: args.backend.as_str().to_owned(),
+        store: args.store.options()?,
+        verify_interval: args.verify_interval,
+        lease_ttl: args.lease_ttl,
+        coalesce: args.coalesce,
+        heartbeat: args.heartbeat,
+    };
+    let choice = Choice::of(&args);
+    let enforcer =
+        Enforcer::start(&args.state_dir, move || choice.open()).map_err(anyhow::Error::msg)?;
+    agent::run(options, enforcer)
+        .await
+        .map_err(anyhow::Error::msg)
+}
+
+fn hostname() -> anyhow::Result<String> {
+    let text = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map_err(|e| anyhow::anyhow!("cannot read the hostname ({e}); use --host"))?;
+    Ok(text.trim().to_owned())
+}
