@@ -5,6 +5,7 @@
 use crate::error::IptablesError;
 use crate::variant::Variant;
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use zt_core::Family;
 
@@ -103,17 +104,37 @@ pub(crate) fn spawn(binary: &str, args: &[&str]) -> Result<Child, IptablesError>
 }
 
 /// Start a tool with its stdout and stderr captured and `stdin` as its standard input.
+///
+/// The tool dies with the thread that started it (`PR_SET_PDEATHSIG`): zt killed in the
+/// middle of a restore must not leave an `iptables-restore` behind, still holding the xtables
+/// lock or committing half a change after the next zt command has recovered the last one.
 fn spawn_with(binary: &str, args: &[&str], stdin: Stdio) -> Result<Child, IptablesError> {
-    Command::new(binary)
+    // SAFETY: getpid(2) cannot fail and touches no memory.
+    let parent = unsafe { libc::getpid() };
+    let mut command = Command::new(binary);
+    command
         .args(args)
         .stdin(stdin)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|source| IptablesError::Spawn {
-            binary: binary.to_owned(),
-            source,
-        })
+        .stderr(Stdio::piped());
+    // SAFETY: the closure runs in the child between fork and exec and makes only
+    // async-signal-safe system calls (prctl, getppid, _exit), allocating nothing.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // zt died before the signal was armed: die now rather than run orphaned.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+    command.spawn().map_err(|source| IptablesError::Spawn {
+        binary: binary.to_owned(),
+        source,
+    })
 }
 
 /// Wait for a tool and return its stdout, or its failure.
