@@ -17,7 +17,7 @@
 use crate::compose::{self, Policies, StoreAccess, Stored};
 use crate::contract::{HostRecord, Labels, Outcome, POLICIES, Status, host_key, status_key};
 use crate::enforcer::{Enforcer, Repair};
-use crate::store::{StoreError, StoreOptions, bounded};
+use crate::store::{StoreError, StoreOptions, bounded, describe};
 use etcd_client::{Client, EventType, GetOptions, PutOptions, WatchOptions, WatchResponse};
 use jiff::Timestamp;
 use std::time::Duration;
@@ -272,6 +272,14 @@ impl Agent {
         repairs: &mut mpsc::UnboundedReceiver<Repair>,
     ) -> Result<(), End> {
         let mut client = self.options.store.connect().await?;
+        // Resolved again for every session: names that did not resolve at boot may now.
+        self.access.endpoints = self.options.store.addresses();
+        if self.access.endpoints.is_empty() {
+            log(
+                "warning",
+                "no endpoint address resolved: the effective policy has no rule keeping the store reachable; use IP addresses in --endpoints",
+            );
+        }
         // The host record, on a lease the session keeps alive.
         let lease = bounded(client.lease_grant(self.options.lease_ttl, None)).await?;
         let lease_id = lease.id();
@@ -348,7 +356,7 @@ impl Agent {
                     let response = match message {
                         Ok(Some(r)) => r,
                         Ok(None) => return Err(End::Lost("the store ended the watch".into())),
-                        Err(e) => return Err(End::Lost(format!("watch: {e}"))),
+                        Err(e) => return Err(End::Lost(format!("watch: {}", describe(&e)))),
                     };
                     match self.watched(response) {
                         Watched::End(end) => return Err(end),
@@ -379,7 +387,7 @@ impl Agent {
                     Ok(Some(r)) if r.ttl() > 0 => {}
                     Ok(Some(_)) => return Err(End::Lost("the host's lease expired".into())),
                     Ok(None) => return Err(End::Lost("the store ended the lease keep-alive".into())),
-                    Err(e) => return Err(End::Lost(format!("lease keep-alive: {e}"))),
+                    Err(e) => return Err(End::Lost(format!("lease keep-alive: {}", describe(&e)))),
                 },
                 Some(repair) = repairs.recv() => {
                     self.repaired(repair);

@@ -46,12 +46,9 @@ pub fn policy_name_problem(name: &str) -> Option<&'static str> {
 
 /// Why a host name cannot be used, if it cannot: it is the last part of two keys.
 pub fn host_name_problem(host: &str) -> Option<&'static str> {
-    zt_core::fleet::label_problem(host)
-        .map(|_| "a host name is 1 to 63 letters, digits, '.', '_', '-' and '/'")
-        .or_else(|| {
-            host.contains('/')
-                .then_some("a host name cannot contain '/' (it is the last part of a key)")
-        })
+    (zt_core::fleet::label_problem(host).is_some() || host.contains('/')).then_some(
+        "a host name is 1 to 63 letters, digits, '.', '_' and '-' (it is the last part of a key)",
+    )
 }
 
 /// `/zt/v1/hosts/<host>`: a live agent, on a lease (gone when the agent stops renewing it).

@@ -23,11 +23,30 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
+    let (command, json) = match &cli.command {
+        Command::Run(_) => ("run", false),
+        Command::Push(a) => ("push", a.store.json),
+        Command::Remove(a) => ("remove", a.store.json),
+        Command::Status(a) => ("status", a.store.json),
+    };
     match runtime.block_on(dispatch(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("zt-agent: {}", format!("{e:#}").trim_end());
-            ExitCode::from(if e.is::<Refusal>() { 1 } else { 3 })
+            let code: u8 = if e.is::<Refusal>() { 1 } else { 3 };
+            let text = format!("{e:#}");
+            if json {
+                // With --json, one document on standard output, failures included.
+                let doc = serde_json::json!({
+                    "command": command,
+                    "ok": false,
+                    "exit_code": code,
+                    "error": text.trim_end(),
+                });
+                println!("{doc}");
+            } else {
+                eprintln!("zt-agent: {}", text.trim_end());
+            }
+            ExitCode::from(code)
         }
     }
 }
@@ -40,10 +59,21 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             if args.store.json {
                 println!("{report}");
             } else {
+                if let Some(warnings) = report["warnings"].as_array() {
+                    for w in warnings {
+                        eprintln!(
+                            "{}: warning[{}]: {}",
+                            args.file.display(),
+                            w["code"].as_str().unwrap_or_default(),
+                            w["message"].as_str().unwrap_or_default()
+                        );
+                    }
+                }
+                let rules = report["rules"].as_u64().unwrap_or_default();
                 println!(
-                    "pushed {} ({} rules) at revision {}",
+                    "pushed {} ({rules} rule{}) at revision {}",
                     report["key"].as_str().unwrap_or_default(),
-                    report["rules"],
+                    if rules == 1 { "" } else { "s" },
                     report["revision"]
                 );
             }

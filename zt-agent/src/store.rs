@@ -35,9 +35,10 @@ pub enum StoreError {
     /// The options cannot work (a certificate that cannot be read, a user without password).
     #[error("{0}")]
     Options(String),
-    /// The store answered with an error, or the connection failed.
+    /// The store answered with an error, or the connection failed (in short: the client's
+    /// own text of a transport failure is a page of debug output).
     #[error("etcd: {0}")]
-    Etcd(#[from] etcd_client::Error),
+    Etcd(String),
     /// The store did not answer in time.
     #[error("etcd did not answer within {0:?}")]
     Timeout(Duration),
@@ -107,6 +108,41 @@ impl StoreOptions {
             }
         }
         out
+    }
+}
+
+impl From<etcd_client::Error> for StoreError {
+    fn from(e: etcd_client::Error) -> Self {
+        StoreError::Etcd(describe(&e))
+    }
+}
+
+/// An etcd client error in one short line: the gRPC status and message, and the innermost
+/// cause (`unavailable: tcp connect error: Connection refused (os error 111)`).
+pub fn describe(e: &etcd_client::Error) -> String {
+    let mut innermost: Option<&dyn std::error::Error> = None;
+    let mut next = match e {
+        etcd_client::Error::GRpcStatus(status) => std::error::Error::source(status),
+        other => std::error::Error::source(other),
+    };
+    while let Some(cause) = next {
+        innermost = Some(cause);
+        next = cause.source();
+    }
+    let head = match e {
+        etcd_client::Error::GRpcStatus(status) => {
+            let code = format!("{:?}", status.code()).to_lowercase();
+            if status.message().is_empty() {
+                code
+            } else {
+                format!("{code}: {}", status.message())
+            }
+        }
+        other => other.to_string(),
+    };
+    match innermost {
+        Some(cause) if !head.contains(&cause.to_string()) => format!("{head}: {cause}"),
+        _ => head,
     }
 }
 
