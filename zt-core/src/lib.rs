@@ -16,6 +16,9 @@
 //! * [`Ruleset`]: the exact first-match list, zt's prologue and epilogue included, and the
 //!   reference evaluator [`Ruleset::evaluate`] that defines what every backend must do.
 //! * [`Backend`]: the contract backends implement (plan, apply, verify, rollback, status, flush).
+//! * [`fleet`]: where a policy applies in a fleet (`selector:`, `order:`) and how a host's
+//!   policies compose into one (`<policy>/<rule>` names, settings that must agree) — pure, for
+//!   fleet agents such as zt-agent.
 //!
 //! ```
 //! use zt_core::{Policy, Probe, ProbeProtocol, StaticResolver, Verdict};
