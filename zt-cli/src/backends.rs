@@ -1,10 +1,10 @@
 //! Picking a backend at run time, as `Box<dyn Backend>` (netavark's pattern), and the engine
 //! over it: commands are written once, against the trait and the engine.
 
-use crate::Context;
 use crate::args::{BackendName, IptablesVariant};
 use crate::exit::Outcome;
 use crate::watchdog::Detached;
+use crate::{Context, output};
 use zt_backend_ebpf::EbpfBackend;
 use zt_backend_iptables::{IptablesBackend, Variant};
 use zt_backend_nft::NftBackend;
@@ -38,7 +38,8 @@ pub fn open(ctx: &Context<'_>) -> Outcome<Box<dyn Backend>> {
 
 /// The engine over the chosen backend and state directory, reporting progress as `-v` and
 /// the output format ask. With `show_diff`, the plan is printed as soon as it is made, before
-/// the kernel is touched.
+/// the kernel is touched. The observer runs inside the transaction, so it prints through
+/// [`output`], whose failures return to the engine like successes.
 pub fn engine(ctx: &Context<'_>, show_diff: bool) -> Outcome<Engine> {
     let backend = open(ctx)?;
     let (json, verbose, full) = (ctx.global.json, ctx.global.verbose, ctx.full_diff);
@@ -48,23 +49,29 @@ pub fn engine(ctx: &Context<'_>, show_diff: bool) -> Outcome<Engine> {
         .observe(move |event| match event {
             Event::Planned { plan, took } => {
                 if verbose {
-                    eprintln!("zt: planned in {took:.1?}");
+                    output::err(format_args!("zt: planned in {took:.1?}"));
                 }
                 if show_diff && !json {
                     crate::say_diff(&plan.diff, full);
                 }
             }
-            Event::Applied { took } if verbose => eprintln!("zt: applied in {took:.1?}"),
+            Event::Applied { took } if verbose => {
+                output::err(format_args!("zt: applied in {took:.1?}"))
+            }
             Event::Verified { drift, took } => {
                 if verbose {
-                    eprintln!("zt: verified in {took:.1?}");
+                    output::err(format_args!("zt: verified in {took:.1?}"));
                 }
                 if !drift.is_empty() && !json {
-                    println!("{}", drift.to_string().trim_end());
+                    output::out(drift.to_string().trim_end());
                 }
             }
-            Event::Armed { watchdog } if verbose => eprintln!("zt: watchdog: {watchdog}"),
-            Event::Expired { reason } => eprintln!("{} zt: {reason}", jiff::Timestamp::now()),
+            Event::Armed { watchdog } if verbose => {
+                output::err(format_args!("zt: watchdog: {watchdog}"))
+            }
+            Event::Expired { reason } => {
+                output::err(format_args!("{} zt: {reason}", jiff::Timestamp::now()))
+            }
             _ => {}
         });
     Ok(engine)

@@ -15,6 +15,7 @@ pub mod args;
 mod backends;
 mod commands;
 pub mod exit;
+pub mod output;
 mod policy_file;
 mod watchdog;
 
@@ -45,7 +46,8 @@ impl Report {
     }
 }
 
-/// What every command gets: the global options and ways to talk to the operator.
+/// What every command gets: the global options and ways to talk to the operator (through
+/// [`output`], so a closed or full output never stops a command).
 pub struct Context<'a> {
     /// The global options.
     pub global: &'a Global,
@@ -57,21 +59,21 @@ impl Context<'_> {
     /// Print to standard output, unless the output is JSON.
     pub fn say(&self, text: impl Display) {
         if !self.global.json {
-            println!("{text}");
+            output::out(text);
         }
     }
 
     /// Print to standard error, unless the output is JSON (warnings, hints).
     pub fn note(&self, text: impl Display) {
         if !self.global.json {
-            eprintln!("{text}");
+            output::err(text);
         }
     }
 
     /// Print to standard error with `-v` (progress and timings; JSON output included).
     pub fn verbose(&self, text: impl Display) {
         if self.global.verbose {
-            eprintln!("zt: {text}");
+            output::err(format_args!("zt: {text}"));
         }
     }
 }
@@ -83,7 +85,7 @@ pub fn say_diff(diff: &Diff, full: bool) {
     } else {
         diff.bounded(DIFF_LINES_PER_KIND).to_string()
     };
-    println!("{}", text.trim_end());
+    output::out(text.trim_end());
 }
 
 /// The command's name as JSON documents and the audit trail give it.
@@ -149,11 +151,14 @@ pub fn report_failure(cli: &Cli, failure: &Failure) {
         if let Some(details) = &failure.details {
             doc["details"] = details.clone();
         }
-        println!("{doc}");
+        output::out(doc);
         return;
     }
     match &failure.diagnostics {
-        Some(d) => eprintln!("{d}"),
-        None => eprintln!("zt: error: {}", exit::describe(&failure.error)),
+        Some(d) => output::err(d),
+        None => output::err(format_args!(
+            "zt: error: {}",
+            exit::describe(&failure.error)
+        )),
     }
 }

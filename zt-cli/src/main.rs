@@ -3,19 +3,22 @@
 use clap::Parser;
 use std::process::ExitCode;
 use zt_cli::args::Cli;
+use zt_cli::output;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match zt_cli::run(&cli) {
+    let code = match zt_cli::run(&cli) {
         Ok(report) => {
             if cli.global.json {
-                println!("{}", report.json);
+                output::out(&report.json);
             }
-            ExitCode::from(report.code)
+            report.code
         }
         Err(failure) => {
             zt_cli::report_failure(&cli, &failure);
-            failure.exit_code()
+            failure.class.code()
         }
-    }
+    };
+    // Last: the output's own failure (a full disk) is reported, and can change the code.
+    ExitCode::from(output::finish(code))
 }

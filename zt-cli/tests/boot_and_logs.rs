@@ -70,6 +70,21 @@ fn audit_summarizes_a_captured_kernel_log_per_user_destination_and_port() {
     assert_eq!(doc["summary"]["records"], 5);
     let (_, doc) = zt.json(&["audit", "--file", sample, "--prefix", "OTHER: "]);
     assert_eq!(doc["summary"]["records"], 0);
+    // The calendar's last second is a date, past every record (and past the last moment a
+    // timestamp holds, which it is taken as); the first one precedes them all.
+    for (since, records) in [
+        ("9999-12-31T23:59:59Z", 0),
+        ("9999-12-31", 0),
+        ("-009999-01-01T00:00:00Z", 8),
+    ] {
+        let option = format!("--since={since}");
+        let (code, doc) = zt.json(&["audit", "--file", sample, &option]);
+        assert_eq!(
+            (code, &doc["summary"]["records"]),
+            (0, &records.into()),
+            "{since}: {doc}"
+        );
+    }
     assert_eq!(
         zt.run(&["audit", "--since", "last tuesday"]).status.code(),
         Some(2)

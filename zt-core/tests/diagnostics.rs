@@ -188,6 +188,31 @@ case!(
     "version: \"1.0\"\na: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\nh: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]\ni: [*h, *h, *h, *h, *h, *h, *h, *h, *h, *h]\nrules: []\n"
 );
 case!(
+    deep_block_nesting,
+    &format!(
+        "version: \"1.0\"\nrules:\n{}",
+        (0..100)
+            .map(|i| format!("{}-\n", "  ".repeat(i)))
+            .collect::<String>()
+    )
+);
+case!(
+    deep_flow_sequences,
+    &format!(
+        "version: \"1.0\"\nrules: {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    )
+);
+case!(
+    deep_flow_mappings,
+    &format!(
+        "version: \"1.0\"\nrules: {}1{}\n",
+        "{a: ".repeat(1000),
+        "}".repeat(1000)
+    )
+);
+case!(
     every_problem_in_one_pass,
     "version: \"1.0\"\nsettings:\n  log_prefix: \"way too long for iptables to accept\"\n  default_policy: denny\nrules:\n  - name: a\n    from: {user: nobody-here}\n    to: {port: 70000}\n    action: allow\n  - name: a\n    from: {uid: 5}\n    to: {host: 10.0.0.1/8, protocol: icmp, port: 1}\n    action: drop\n  - name: c\n    form: {uid: 5}\n    action: deny\n"
 );
@@ -235,4 +260,59 @@ fn a_builder_policy_gets_the_same_diagnostics_as_a_file() {
         panic!("expected an invalid policy");
     };
     insta::assert_snapshot!(d.to_string());
+}
+
+/// Nesting past zt's limit is one problem however it is written (block or flow, sequences or
+/// mappings, just past the limit or far past the parser's own): `too-large`, "nesting deeper
+/// than 64 levels". The scanner reads flow collections ahead of the tree builder, so without
+/// care deep flow nesting would surface as the parser's `yaml-syntax: recursion limit
+/// exceeded` instead.
+#[test]
+fn nesting_too_deep_is_too_large_however_it_is_written() {
+    // Each a whole file: `rules:` followed by `depth` nested collections (the block form only
+    // up to 1000, as its indentation grows with the square of the depth).
+    let documents = |depth: usize| {
+        let mut all = vec![
+            format!("rules:\n  {}x\n", "- ".repeat(depth)),
+            format!("rules: {}{}\n", "[".repeat(depth), "]".repeat(depth)),
+            format!("rules: {}1{}\n", "{a: ".repeat(depth), "}".repeat(depth)),
+            format!(
+                "rules: {}{}\n",
+                "[{a: ".repeat(depth / 2),
+                "}]".repeat(depth / 2)
+            ),
+        ];
+        if depth <= 1000 {
+            let block: String = (0..depth)
+                .map(|i| format!("{}-\n", "  ".repeat(i)))
+                .collect();
+            all.push(format!("rules:\n{block}"));
+        }
+        all.into_iter()
+            .map(|rules| format!("version: \"1.0\"\n{rules}"))
+            .collect::<Vec<_>>()
+    };
+    for depth in [66, 100, 254, 255, 256, 257, 1000, 100_000] {
+        for (i, yaml) in documents(depth).into_iter().enumerate() {
+            let Err(Error::Invalid(d)) = Policy::from_yaml(&yaml, "deep.yaml", &resolver()) else {
+                panic!("depth {depth}, style {i}: accepted");
+            };
+            let first = &d.items[0];
+            assert_eq!(
+                (first.code, first.message.as_str()),
+                (zt_core::Code::TooLarge, "nesting deeper than 64 levels"),
+                "depth {depth}, style {i}: {d}"
+            );
+        }
+    }
+    // At the limit, the same documents are read (and rejected for what they hold, not their
+    // depth).
+    for (i, yaml) in documents(60).into_iter().enumerate() {
+        if let Err(Error::Invalid(d)) = Policy::from_yaml(&yaml, "deep.yaml", &resolver()) {
+            assert!(
+                d.items.iter().all(|e| e.code != zt_core::Code::TooLarge),
+                "depth 60, style {i}: {d}"
+            );
+        }
+    }
 }

@@ -69,18 +69,20 @@ mod killed {
     use std::process::Command;
 
     /// Every step boundary of the transaction, whether the kernel holds b after a death there,
-    /// and whether an intent is left for recovery.
-    const STEPS: [(&str, Kernel, bool); 10] = [
-        ("locked", Kernel::A, false),
-        ("planned", Kernel::A, false),
-        ("intent-recorded", Kernel::A, true),
-        ("armed", Kernel::A, true),
-        ("mock-half-written", Kernel::Mix, true),
-        ("committed", Kernel::B, true),
-        ("verified", Kernel::B, true),
-        ("rollback-point-recorded", Kernel::B, true),
-        ("recorded", Kernel::B, true),
-        ("no-such-step", Kernel::B, false),
+    /// whether an intent is left for recovery, and whether the trail already has the apply's
+    /// line: it is appended before the records and before the intent is removed, so a death
+    /// after the kernel change never leaves a change the trail does not show.
+    const STEPS: [(&str, Kernel, bool, bool); 10] = [
+        ("locked", Kernel::A, false, false),
+        ("planned", Kernel::A, false, false),
+        ("intent-recorded", Kernel::A, true, false),
+        ("armed", Kernel::A, true, false),
+        ("mock-half-written", Kernel::Mix, true, false),
+        ("committed", Kernel::B, true, false),
+        ("verified", Kernel::B, true, false),
+        ("rollback-point-recorded", Kernel::B, true, true),
+        ("recorded", Kernel::B, true, true),
+        ("no-such-step", Kernel::B, false, true),
     ];
 
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,7 +94,7 @@ mod killed {
 
     #[test]
     fn an_apply_killed_at_every_step_is_completed_or_undone_by_the_next_command() {
-        for (step, holds, intent_left) in STEPS {
+        for (step, holds, intent_left, line_written) in STEPS {
             let host = Host::new(&format!("crash-{step}"));
             let (a, b) = (policy("a"), policy("b"));
             host.engine().apply(&a, ApplyOptions::default()).unwrap();
@@ -130,6 +132,18 @@ mod killed {
                 "{step}: what the kernel holds after the death"
             );
             assert_eq!(host.record("intent.json").is_some(), intent_left, "{step}");
+            let lines = host
+                .trail()
+                .into_iter()
+                .filter(|l| {
+                    l["command"] == "apply" && l["result"] == "applied" && l["sha256"] == *b.sha256
+                })
+                .count();
+            assert_eq!(
+                lines,
+                usize::from(line_written),
+                "{step}: the trail line of b"
+            );
 
             // The next command that changes anything recovers first; this one is a rollback, so
             // it then undoes whichever apply stands: b's (back to a), or a's (back to nothing).

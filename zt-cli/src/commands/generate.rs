@@ -37,7 +37,7 @@ pub fn man(ctx: &Context<'_>, args: &ManArgs) -> Outcome<Report> {
 fn emit(ctx: &Context<'_>, command: &str, bytes: Vec<u8>) -> Outcome<Report> {
     let text = String::from_utf8(bytes).or_system("the generated text is not UTF-8")?;
     if !ctx.global.json {
-        print!("{text}");
+        crate::output::out_raw(&text);
     }
     Ok(Report::ok(
         json!({"command": command, "ok": true, "text": text}),

@@ -2,6 +2,7 @@
 
 use crate::Error;
 use jiff::civil::DateTime;
+use jiff::fmt::temporal::Pieces;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
@@ -17,6 +18,10 @@ use jiff::{SignedDuration, Timestamp};
 /// * `today` or `yesterday`: the start of that day in `tz`.
 ///
 /// A moment after `now` is not an error: the window is then empty, which is the true answer.
+/// Nor is a date past the last moment a timestamp can hold (9999-12-30T22:00:00.999999999Z,
+/// a day short of the calendar's end so that every offset's local time fits): it is taken as
+/// that last moment, after which no clock has written anything; one before the first moment
+/// is taken as the first, which every record follows.
 pub fn parse_since(text: &str, now: Timestamp, tz: &TimeZone) -> Result<Timestamp, Error> {
     let text = text.trim();
     let fail = |reason: &str| Error::Since {
@@ -51,12 +56,36 @@ pub fn parse_since(text: &str, now: Timestamp, tz: &TimeZone) -> Result<Timestam
     if let Ok(exact) = text.parse::<Timestamp>() {
         return Ok(exact);
     }
+    if let Some(end) = rfc3339_beyond_range(text) {
+        return Ok(end);
+    }
     let civil: DateTime = text
         .parse()
         .map_err(|_| fail("it is neither a duration nor a date or time"))?;
-    tz.to_ambiguous_timestamp(civil)
-        .compatible()
-        .map_err(|_| fail("that time cannot be placed in the local time zone"))
+    tz.to_ambiguous_timestamp(civil).compatible().or_else(|_| {
+        beyond_range(civil, tz)
+            .ok_or_else(|| fail("that time cannot be placed in the local time zone"))
+    })
+}
+
+/// An RFC 3339 timestamp (a date, a time and an offset) that jiff reads but cannot hold as a
+/// [`Timestamp`], as the end of the range it lies beyond; `None` for anything else.
+fn rfc3339_beyond_range(text: &str) -> Option<Timestamp> {
+    let pieces = Pieces::parse(text).ok()?;
+    let civil = pieces.date().to_datetime(pieces.time()?);
+    let offset = pieces.offset()?.to_numeric_offset();
+    beyond_range(civil, &TimeZone::fixed(offset))
+}
+
+/// The first or last representable moment, when `civil` in `tz` lies before or after them.
+fn beyond_range(civil: DateTime, tz: &TimeZone) -> Option<Timestamp> {
+    if civil > tz.to_datetime(Timestamp::MAX) {
+        Some(Timestamp::MAX)
+    } else if civil < tz.to_datetime(Timestamp::MIN) {
+        Some(Timestamp::MIN)
+    } else {
+        None
+    }
 }
 
 /// Digits first, a unit letter last, nothing but ASCII letters and digits: what a relative
@@ -157,6 +186,45 @@ mod tests {
         // 19:00Z is 11:00 on the 23rd at -08:00.
         assert_eq!(since("today", &tz).unwrap(), "2026-11-23T08:00:00Z");
         assert_eq!(since("Yesterday", &tz).unwrap(), "2026-11-22T08:00:00Z");
+    }
+
+    /// The last day of the calendar is a date like any other: past the last representable
+    /// moment, it is that moment (the window is empty); before the first, the first.
+    #[test]
+    fn dates_past_the_representable_range_are_its_ends() {
+        let max = Timestamp::MAX.to_string();
+        let min = Timestamp::MIN.to_string();
+        for tz in [
+            TimeZone::UTC,
+            TimeZone::fixed(offset(-8)),
+            TimeZone::fixed(offset(14)),
+        ] {
+            for text in [
+                "9999-12-31T23:59:59Z",
+                "9999-12-31T23:59:59.999999999Z",
+                "9999-12-30T23:00:00+00:30",
+                "9999-12-31T12:00:00-01:00",
+                "9999-12-31 23:59",
+            ] {
+                assert_eq!(since(text, &tz).unwrap(), max, "{text} in {tz:?}");
+            }
+            for text in ["-009999-01-01T00:00:00Z", "-009999-01-01T00:00:00-25:00"] {
+                assert_eq!(since(text, &tz).unwrap(), min, "{text} in {tz:?}");
+            }
+            // The last moment itself, and a day before, are what they say.
+            assert_eq!(since(&max, &tz).unwrap(), max);
+            assert_eq!(
+                since("9999-12-29T23:59:59Z", &tz).unwrap(),
+                "9999-12-29T23:59:59Z"
+            );
+        }
+        // A local date is out of range in some zones only: the last day's midnight is past
+        // the end in UTC, and 9999-12-30T10:00:00Z at +14:00.
+        assert_eq!(since("9999-12-31", &TimeZone::UTC).unwrap(), max);
+        assert_eq!(
+            since("9999-12-31", &TimeZone::fixed(offset(14))).unwrap(),
+            "9999-12-30T10:00:00Z"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use super::{MAX_DEPTH, MAX_NODES, Node, Value, YamlError, YamlErrorKind};
 use crate::source::Position;
-use granit_parser::{Event, Marker, Parser, ScalarStyle, ScanError};
+use granit_parser::{ErrorKind, Event, Marker, Options, Parser, ScalarStyle, ScanError};
 use std::collections::HashMap;
 
 enum Frame<'a> {
@@ -37,12 +37,24 @@ fn position(marker: &Marker) -> Position {
     Position::new(clamp(marker.line()), clamp(marker.col().saturating_add(1)))
 }
 
+/// A parser error as zt reports it. The parser's nesting limit (zt's [`MAX_DEPTH`] for flow
+/// collections, which its scanner reads ahead of the events the builder counts) is reported
+/// as the builder reports its own, `too-large`: how a document is nested must not change what
+/// the operator is told.
 fn syntax(error: &ScanError) -> YamlError {
+    let at = position(error.marker());
+    if matches!(error.kind(), ErrorKind::RecursionLimitExceeded) {
+        return too_deep(at);
+    }
     YamlError {
-        position: Some(position(error.marker())),
+        position: Some(at),
         message: error.info(),
         kind: YamlErrorKind::Syntax,
     }
+}
+
+fn too_deep(at: Position) -> YamlError {
+    too_large(at, format!("nesting deeper than {MAX_DEPTH} levels"))
 }
 
 fn too_large(position: Position, message: String) -> YamlError {
@@ -69,10 +81,7 @@ impl<'a> Builder<'a> {
 
     fn open(&mut self, frame: Frame<'a>, at: Position) -> Result<(), YamlError> {
         if self.stack.len() >= MAX_DEPTH {
-            return Err(too_large(
-                at,
-                format!("nesting deeper than {MAX_DEPTH} levels"),
-            ));
+            return Err(too_deep(at));
         }
         self.stack.push(frame);
         Ok(())
@@ -218,7 +227,12 @@ fn internal(at: Position) -> YamlError {
 
 /// Read one document of any YAML, within zt's limits.
 pub(crate) fn read(text: &str) -> Result<Node<'_>, YamlError> {
-    let mut parser = Parser::new_from_str(text);
+    // The scanner stops at zt's depth, where the 65th flow level opens (its default, 255,
+    // would let it read that far ahead of the builder). Flow levels alone never exceed the
+    // whole depth, so this refuses nothing the builder would accept.
+    let mut options = Options::default();
+    options.flow_nesting_limit = MAX_DEPTH;
+    let mut parser = Parser::new_from_str_with_options(text, options);
     let mut builder = Builder {
         stack: Vec::new(),
         anchors: HashMap::new(),
