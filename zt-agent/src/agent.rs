@@ -48,9 +48,10 @@ pub struct AgentOptions {
 }
 
 /// Write a line to the agent's log (standard error), prefixed so it can be told from the
-/// engine's and backends' output.
+/// engine's and backends' output. A log that cannot be written never stops the agent.
 pub fn log(event: &str, detail: impl std::fmt::Display) {
-    eprintln!("zt-agent: {event}: {detail}");
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "zt-agent: {event}: {detail}");
 }
 
 /// Why a session ended.

@@ -19,7 +19,9 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("zt-agent: cannot start the async runtime: {e}");
+            note(format_args!(
+                "zt-agent: cannot start the async runtime: {e}"
+            ));
             return ExitCode::from(3);
         }
     };
@@ -42,9 +44,9 @@ fn main() -> ExitCode {
                     "exit_code": code,
                     "error": text.trim_end(),
                 });
-                println!("{doc}");
+                let _ = say(doc);
             } else {
-                eprintln!("zt-agent: {}", text.trim_end());
+                note(format_args!("zt-agent: {}", text.trim_end()));
             }
             ExitCode::from(code)
         }
@@ -57,43 +59,46 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Push(args) => {
             let report = operator::push(&args.store.options()?, &args.name, &args.file).await?;
             if args.store.json {
-                println!("{report}");
+                say(&report)?;
             } else {
                 if let Some(warnings) = report["warnings"].as_array() {
                     for w in warnings {
-                        eprintln!(
+                        note(format_args!(
                             "{}: warning[{}]: {}",
                             args.file.display(),
                             w["code"].as_str().unwrap_or_default(),
                             w["message"].as_str().unwrap_or_default()
-                        );
+                        ));
                     }
                 }
                 let rules = report["rules"].as_u64().unwrap_or_default();
-                println!(
+                say(format_args!(
                     "pushed {} ({rules} rule{}) at revision {}",
                     report["key"].as_str().unwrap_or_default(),
                     if rules == 1 { "" } else { "s" },
                     report["revision"]
-                );
+                ))?;
             }
             Ok(())
         }
         Command::Remove(args) => {
             let report = operator::remove(&args.store.options()?, &args.name).await?;
             if args.store.json {
-                println!("{report}");
+                say(&report)?;
             } else {
-                println!("removed {} at revision {}", args.name, report["revision"]);
+                say(format_args!(
+                    "removed {} at revision {}",
+                    args.name, report["revision"]
+                ))?;
             }
             Ok(())
         }
         Command::Status(args) => {
             let fleet = operator::status(&args.store.options()?).await?;
             if args.store.json {
-                println!("{}", serde_json::to_string(&fleet)?);
+                say(serde_json::to_string(&fleet)?)?;
             } else {
-                print!("{}", fleet.table());
+                say(fleet.table().trim_end())?;
             }
             Ok(())
         }
@@ -124,6 +129,25 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     agent::run(options, enforcer)
         .await
         .map_err(anyhow::Error::msg)
+}
+
+/// Write a line to standard output. A reader that has gone (EPIPE) ends the output quietly, as
+/// for any Unix filter; any other failure (a full disk) is an error, never a panic.
+fn say(text: impl std::fmt::Display) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::anyhow!("cannot write to standard output: {e}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Write a line to standard error; if even that fails there is no one left to tell.
+fn note(text: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{text}");
 }
 
 fn hostname() -> anyhow::Result<String> {
