@@ -171,6 +171,31 @@ pub struct ApplyArgs {
     /// Write every change of the diff (past 50 of a kind, the text diff is summarized).
     #[arg(long)]
     pub full_diff: bool,
+    /// Whose policy file to accept.
+    #[command(flatten)]
+    pub trust: TrustArgs,
+}
+
+/// Whose policy file a change accepts.
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// Accept a policy file that belongs to a user other than root and you, and directories on
+    /// its path that belong to that user. Without it they are refused: whoever owns them can
+    /// change what zt enforces as root, at any time. Files and directories every user may
+    /// write are refused all the same.
+    #[arg(long)]
+    pub trust_owner: bool,
+}
+
+impl TrustArgs {
+    /// The engine's option.
+    pub fn trust(&self) -> zt_engine::Trust {
+        if self.trust_owner {
+            zt_engine::Trust::FileOwner
+        } else {
+            zt_engine::Trust::RootAndCaller
+        }
+    }
 }
 
 /// `zt persist`.
@@ -179,6 +204,9 @@ pub struct PersistArgs {
     /// The policy.
     #[command(flatten)]
     pub policy: PolicyFile,
+    /// Whose policy file to accept.
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// Write under DIR instead of `/` (an image being built, a chroot, a test).
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,

@@ -59,6 +59,9 @@
 //! * The duplicate-name table: `hashbrown`'s `HashTable` (MIT OR Apache-2.0, the crate std's
 //!   `HashMap` is built on, already in the build), which stores 8-byte slots and looks the
 //!   names up where they already are; std exposes no such table.
+//! * `libc`: the bindings std itself is built on (no further C library), for what std does not
+//!   expose when a file is opened: `O_NONBLOCK`, `O_NOCTTY`, `O_NOFOLLOW` and `fcntl` (see
+//!   [`input`]).
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -69,6 +72,7 @@ mod error;
 pub mod fault;
 pub mod fleet;
 pub mod host;
+pub mod input;
 pub mod kernel_log;
 pub mod persist;
 pub mod policy;

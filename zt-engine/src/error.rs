@@ -77,6 +77,23 @@ pub enum EngineError {
         /// Who else can write it.
         problem: String,
     },
+    /// A policy file that someone other than root and the caller may replace or rewrite,
+    /// through a directory or link on its path or by owning it, refused for a change to the
+    /// kernel (see [`crate::Trust`]).
+    #[error(
+        "{}: {problem}: whoever can change it decides what zt enforces as root ({remedy})",
+        path.display()
+    )]
+    Untrusted {
+        /// The policy file, as named.
+        path: PathBuf,
+        /// The element of its path at fault: the file, a directory or a link.
+        element: PathBuf,
+        /// What is wrong with it, naming it.
+        problem: String,
+        /// What would make it safe.
+        remedy: String,
+    },
     /// Another zt command holds the lock, and the engine was told not to wait.
     #[error(
         "another zt command{} holds {}; retry, or leave out --no-wait to wait for it",
@@ -197,6 +214,7 @@ impl EngineError {
             EngineError::Core(zt_core::Error::Invalid(_) | zt_core::Error::Unsupported { .. })
             | EngineError::Unreadable { .. }
             | EngineError::Writable { .. }
+            | EngineError::Untrusted { .. }
             | EngineError::Pending { .. }
             | EngineError::NothingPending { .. }
             | EngineError::NothingToRollBack { .. }

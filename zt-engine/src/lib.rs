@@ -53,6 +53,7 @@ pub mod records;
 pub mod recovery;
 pub mod state;
 pub mod trail;
+mod trust;
 mod upkeep;
 
 pub use apply::{ApplyOptions, ApplyOutcome};
@@ -62,6 +63,7 @@ pub use inspect::StatusReport;
 pub use policy_file::{PolicyFile, sha256_hex};
 pub use records::{Applied, Intent, Pending, RollbackPoint};
 pub use recovery::Recovered;
+pub use trust::Trust;
 pub use upkeep::{Kept, Persisted};
 
 use state::StateDir;

@@ -3,11 +3,13 @@
 
 use crate::error::EngineError;
 use crate::records::Applied;
+use crate::trust::{self, End, Trust};
 use sha2::{Digest, Sha256};
 use std::fmt::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use zt_core::fleet::Scope;
+use zt_core::input::Input;
 use zt_core::{Diagnostics, NameResolver, Policy};
 
 /// A validated policy and the text it was read from.
@@ -26,51 +28,126 @@ pub struct PolicyFile {
     /// The fleet keys (`selector:`, `order:`): validated, and ignored by the engine, which
     /// applies one policy to one host; a fleet agent composes policies by them.
     pub scope: Scope,
-    /// Who besides root may change the file, when someone may (the caller decides whether to
-    /// print it; [`PolicyFile::read_for_change`] refuses the worst case).
+    /// Who besides root (and the caller) may change the file, through the file itself or a
+    /// directory or link on its path, when someone may: the caller decides whether to print
+    /// it; [`PolicyFile::read_for_change`] refuses the worst cases.
     pub permissions: Option<String>,
 }
 
 impl PolicyFile {
     /// Read and validate `path`, resolving names with `resolver`. An unreadable file and an
-    /// invalid policy are refusals ([`crate::ErrorClass::Refused`]); a file others may write
-    /// is noted in [`PolicyFile::permissions`].
+    /// invalid policy are refusals ([`crate::ErrorClass::Refused`]); who else may change the
+    /// file is noted in [`PolicyFile::permissions`] (see [`Trust`]), never refused.
+    ///
+    /// Only a regular file or a pipe is read, and no more of it than zt-core's limit
+    /// ([`zt_core::yaml::MAX_INPUT_BYTES`]; a larger one is the `too-large` diagnostic after
+    /// reading one byte past it); a device, a directory or a FIFO with no writer is refused
+    /// at once (see [`zt_core::input`]).
     pub fn read(path: &Path, resolver: &dyn NameResolver) -> Result<PolicyFile, EngineError> {
-        Self::load(path, resolver, false)
+        Self::load(path, resolver, None)
     }
 
-    /// [`PolicyFile::read`] for a change to the kernel or the boot files: a file every user
-    /// may write is refused, since whoever can write it decides what zt, running as root,
-    /// enforces.
+    /// [`PolicyFile::read`] for a change to the kernel or the boot files, trusting root and
+    /// the caller only ([`Trust::RootAndCaller`]): whoever can change the file decides what
+    /// zt, running as root, enforces. Refused ([`EngineError::Writable`],
+    /// [`EngineError::Untrusted`]): a file every user may write or that belongs to another
+    /// user, a directory on its path that belongs to another user or that every user may
+    /// write without the sticky bit, a link another user may replace. [`Trust`] says why
+    /// each.
     pub fn read_for_change(
         path: &Path,
         resolver: &dyn NameResolver,
     ) -> Result<PolicyFile, EngineError> {
-        Self::load(path, resolver, true)
+        Self::load(path, resolver, Some(Trust::RootAndCaller))
     }
 
+    /// [`PolicyFile::read_for_change`], trusting whom `trust` says besides root and the caller
+    /// (`zt apply --trust-owner` is [`Trust::FileOwner`]).
+    pub fn read_for_change_trusting(
+        path: &Path,
+        resolver: &dyn NameResolver,
+        trust: Trust,
+    ) -> Result<PolicyFile, EngineError> {
+        Self::load(path, resolver, Some(trust))
+    }
+
+    /// Read `path`: for a change when `change` says whom to trust (problems refused), else to
+    /// look at it (problems noted).
     fn load(
         path: &Path,
         resolver: &dyn NameResolver,
-        for_change: bool,
+        change: Option<Trust>,
     ) -> Result<PolicyFile, EngineError> {
         let unreadable = |source| EngineError::Unreadable {
             path: path.to_path_buf(),
             source,
         };
-        let meta = std::fs::metadata(path).map_err(unreadable)?;
-        let permissions = writable_by_others(&meta);
-        if let Some(problem) = &permissions
-            && for_change
-            && meta.permissions().mode() & 0o002 != 0
+        let walked = trust::walk(path);
+        let (walk, input) = match change {
+            // For a change the walk must succeed, and the file opened is the one it found:
+            // by its real path, not following a link there, and the same inode.
+            Some(_) => {
+                let walk = walked.map_err(unreadable)?;
+                let input = match &walk.end {
+                    End::File { real, .. } => Input::open_no_follow(real),
+                    End::Descriptor => Input::open(path),
+                }
+                .map_err(unreadable)?;
+                if let End::File { id, .. } = &walk.end
+                    && *id != identity(input.metadata())
+                {
+                    return Err(unreadable(std::io::Error::other(
+                        "it was replaced while zt checked its path; try again",
+                    )));
+                }
+                (Some(walk), input)
+            }
+            // To look at it, the file is opened as named; what the walk found counts when it
+            // found that file.
+            None => {
+                let input = Input::open(path).map_err(unreadable)?;
+                let walk = walked.ok().filter(|w| match &w.end {
+                    End::File { id, .. } => *id == identity(input.metadata()),
+                    End::Descriptor => true,
+                });
+                (walk, input)
+            }
+        };
+        let trust = change.unwrap_or_default();
+        let meta = input.metadata();
+        let mut findings = walk
+            .map(|w| trust::judge_path(&w, meta.uid(), trust))
+            .unwrap_or_default();
+        findings.extend(trust::judge_file(path, meta, trust));
+        if change.is_some()
+            && let Some(refused) = findings.iter().find(|f| f.refuse)
         {
-            return Err(EngineError::Writable {
-                path: path.to_path_buf(),
-                problem: problem.clone(),
+            return Err(if refused.world_writable_file {
+                EngineError::Writable {
+                    path: path.to_path_buf(),
+                    problem: refused.problem.clone(),
+                }
+            } else {
+                EngineError::Untrusted {
+                    path: path.to_path_buf(),
+                    element: refused.element.clone(),
+                    problem: refused.problem.clone(),
+                    remedy: refused.remedy.clone(),
+                }
             });
         }
-        let bytes = std::fs::read(path).map_err(unreadable)?;
+        let permissions = (!findings.is_empty()).then(|| {
+            findings
+                .iter()
+                .map(|f| f.problem.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
         let name = path.display().to_string();
+        let bytes = input.read_policy(&name).map_err(|e| match e {
+            zt_core::Error::Read { source, .. } => unreadable(source),
+            other => EngineError::Core(other),
+        })?;
         let source = match String::from_utf8(bytes) {
             Ok(text) => text,
             // zt-core reports where the first byte that is not UTF-8 is.
@@ -149,21 +226,9 @@ impl PolicyFile {
     }
 }
 
-/// Why a file's permissions let someone other than root change it, if they do.
-fn writable_by_others(meta: &std::fs::Metadata) -> Option<String> {
-    let mode = meta.permissions().mode();
-    if mode & 0o002 != 0 {
-        return Some("it is writable by every user".into());
-    }
-    if mode & 0o020 != 0 && meta.gid() != 0 {
-        return Some(format!("it is writable by group {}", meta.gid()));
-    }
-    // SAFETY: geteuid(2) cannot fail and touches no memory.
-    let me = unsafe { libc::geteuid() };
-    if meta.uid() != 0 && meta.uid() != me {
-        return Some(format!("it belongs to uid {}", meta.uid()));
-    }
-    None
+/// Device and inode: which file a descriptor or a name is.
+fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    (meta.dev(), meta.ino())
 }
 
 /// Lower-case hex SHA-256.

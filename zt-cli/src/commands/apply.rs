@@ -12,7 +12,7 @@ use zt_engine::{ApplyOptions, trail};
 
 /// Apply a policy file.
 pub fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Outcome<Report> {
-    let file = match policy_file::load_for_change(ctx, &args.policy.config) {
+    let file = match policy_file::load_for_change(ctx, &args.policy.config, args.trust.trust()) {
         Ok(file) => file,
         Err(e) => {
             if !args.dry_run {

@@ -13,8 +13,10 @@ use crate::exit::{Classify, Failure, Outcome};
 use crate::{Context, Report, backends};
 use serde_json::{Value, json};
 use std::fmt::Write;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::Command;
+use zt_core::input::Input;
 use zt_core::kernel_log::jiff::{Timestamp, tz::TimeZone};
 use zt_core::kernel_log::{ParseContext, Summary, parse_line, parse_since, summarize};
 
@@ -48,16 +50,42 @@ pub fn run(ctx: &Context<'_>, args: &AuditArgs) -> Outcome<Report> {
             summarize(kept.records, since),
         ),
         None => {
-            let (source, text, boot) = read_source(args)?;
+            let (source, log, boot) = read_source(args)?;
             let mut parse = ParseContext::new(prefixes.clone(), now, tz);
             if let Some(boot) = boot {
                 parse = parse.with_boot(boot);
             }
-            ctx.verbose(format_args!(
-                "read {} lines from {source}",
-                text.lines().count()
-            ));
-            let summary = summarize(text.lines().filter_map(|l| parse_line(l, &parse)), since);
+            let summary = match log {
+                Log::Text(text) => {
+                    ctx.verbose(format_args!(
+                        "read {} lines from {source}",
+                        text.lines().count()
+                    ));
+                    summarize(text.lines().filter_map(|l| parse_line(l, &parse)), since)
+                }
+                Log::File { input, named } => {
+                    let mut lines = Lines::new(input.into_reader());
+                    let summary =
+                        summarize(lines.by_ref().filter_map(|l| parse_line(&l, &parse)), since);
+                    if let Some(e) = lines.error {
+                        let e = anyhow::Error::new(e).context(format!("cannot read {source}"));
+                        return Err(if named {
+                            Failure::rejected(e)
+                        } else {
+                            Failure::system(e)
+                        });
+                    }
+                    ctx.verbose(format_args!(
+                        "read {} lines from {source}{}",
+                        lines.count,
+                        match lines.skipped {
+                            0 => String::new(),
+                            n => format!(" and skipped {n} longer than {} KiB", MAX_LINE / 1024),
+                        }
+                    ));
+                    summary
+                }
+            };
             (source, summary)
         }
     };
@@ -82,17 +110,40 @@ pub fn run(ctx: &Context<'_>, args: &AuditArgs) -> Outcome<Report> {
     Ok(Report::ok(doc))
 }
 
-/// The log text, where it came from, and the boot time for raw dmesg stamps.
-fn read_source(args: &AuditArgs) -> Outcome<(String, String, Option<Timestamp>)> {
+/// A kernel log: a command's output, or a file to read line by line.
+enum Log {
+    /// `journalctl` or `dmesg` output, whole (the journal's and the ring buffer's size).
+    Text(String),
+    /// A file, open: read piece by piece, so that its size does not matter.
+    File {
+        /// The file (boxed: its metadata is large beside a `String`).
+        input: Box<Input>,
+        /// The operator named it (`--file`): a failure to read it is their mistake (exit 1),
+        /// not the system's.
+        named: bool,
+    },
+}
+
+/// The log, where it came from, and the boot time for raw dmesg stamps.
+///
+/// A file is opened as a policy is ([`Input`]): a regular file or a pipe (`--file
+/// <(journalctl -k)`); a device (`/dev/zero`), a socket or a directory is refused at once,
+/// and so is a FIFO with no writer. Unlike a policy it has no size limit: a busy host's kern.log
+/// passes 16 MiB in days, so it is read line by line ([`Lines`]) in bounded memory, however
+/// large, rather than capped.
+fn read_source(args: &AuditArgs) -> Outcome<(String, Log, Option<Timestamp>)> {
     if let Some(path) = &args.file {
-        let text = std::fs::read(path).map_err(|e| {
+        let input = Input::open(path).map_err(|e| {
             Failure::rejected(
                 anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
             )
         })?;
         return Ok((
             path.display().to_string(),
-            String::from_utf8_lossy(&text).into_owned(),
+            Log::File {
+                input: Box::new(input),
+                named: true,
+            },
             None,
         ));
     }
@@ -101,19 +152,106 @@ fn read_source(args: &AuditArgs) -> Outcome<(String, String, Option<Timestamp>)>
             "journalctl",
             &["-k", "-o", "short-iso-precise", "--no-pager", "-q"],
         )?;
-        return Ok(("journal (journalctl -k)".into(), text, None));
+        return Ok(("journal (journalctl -k)".into(), Log::Text(text), None));
     }
     let kern_log = Path::new("/var/log/kern.log");
     if kern_log.exists() {
-        let text = std::fs::read(kern_log).or_system("cannot read /var/log/kern.log")?;
+        let input = Input::open(kern_log).or_system("cannot read /var/log/kern.log")?;
         return Ok((
             "/var/log/kern.log".into(),
-            String::from_utf8_lossy(&text).into_owned(),
+            Log::File {
+                input: Box::new(input),
+                named: false,
+            },
             None,
         ));
     }
     let text = output("dmesg", &["--time-format", "iso"])?;
-    Ok(("kernel ring buffer (dmesg)".into(), text, boot_time()))
+    Ok((
+        "kernel ring buffer (dmesg)".into(),
+        Log::Text(text),
+        boot_time(),
+    ))
+}
+
+/// Longest line [`Lines`] yields. The kernel caps a log record at 1 KiB (printk), so a longer
+/// line is not one of its; skipping it keeps the memory a line takes bounded.
+const MAX_LINE: usize = 64 * 1024;
+
+/// The lines of a log, read piece by piece: what is held at once is one line (at most
+/// [`MAX_LINE`]) and the reader's buffer, whatever the size of the log. Invalid UTF-8 is
+/// replaced, as a log may hold anything. A read that fails ends the lines, and is kept in
+/// [`Lines::error`].
+struct Lines<R> {
+    reader: BufReader<R>,
+    line: Vec<u8>,
+    /// Lines yielded.
+    count: usize,
+    /// Lines longer than [`MAX_LINE`], skipped.
+    skipped: usize,
+    /// The error that ended the reading, if one did.
+    error: Option<std::io::Error>,
+}
+
+impl<R: Read> Lines<R> {
+    fn new(reader: R) -> Self {
+        Lines {
+            reader: BufReader::with_capacity(64 * 1024, reader),
+            line: Vec::new(),
+            count: 0,
+            skipped: 0,
+            error: None,
+        }
+    }
+}
+
+impl<R: Read> Iterator for Lines<R> {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        loop {
+            self.line.clear();
+            let mut too_long = false;
+            loop {
+                let available = match self.reader.fill_buf() {
+                    Ok(bytes) => bytes,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        self.error = Some(e);
+                        return None;
+                    }
+                };
+                if available.is_empty() {
+                    if self.line.is_empty() && !too_long {
+                        return None;
+                    }
+                    break;
+                }
+                let (take, ends) = match available.iter().position(|&b| b == b'\n') {
+                    Some(i) => (i + 1, true),
+                    None => (available.len(), false),
+                };
+                if !too_long {
+                    if self.line.len() + take > MAX_LINE {
+                        too_long = true;
+                        self.line = Vec::new();
+                    } else {
+                        self.line.extend_from_slice(&available[..take]);
+                    }
+                }
+                self.reader.consume(take);
+                if ends {
+                    break;
+                }
+            }
+            if too_long {
+                self.skipped += 1;
+                continue;
+            }
+            self.count += 1;
+            return Some(String::from_utf8_lossy(&self.line).into_owned());
+        }
+    }
 }
 
 /// A command's standard output; a failure names the command and its error output.
@@ -231,4 +369,32 @@ fn table(summary: &Summary, source: &str) -> String {
         let _ = writeln!(out, "{}", line.trim_end());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn lines_are_yielded_whole_and_overlong_ones_skipped() {
+        let mut text = b"one\ntwo\n".to_vec();
+        text.extend(vec![b'x'; MAX_LINE + 1]);
+        text.extend(b"\nthree\xff\nlast, unterminated");
+        let mut lines = Lines::new(&text[..]);
+        let got: Vec<String> = lines.by_ref().collect();
+        assert_eq!(
+            got,
+            ["one\n", "two\n", "three\u{fffd}\n", "last, unterminated"]
+        );
+        assert_eq!((lines.count, lines.skipped), (4, 1));
+        assert!(lines.error.is_none());
+
+        // A line of exactly MAX_LINE bytes, newline included, is kept.
+        let mut text = vec![b'y'; MAX_LINE - 1];
+        text.push(b'\n');
+        let mut lines = Lines::new(&text[..]);
+        assert_eq!(lines.next().map(|l| l.len()), Some(MAX_LINE));
+        assert_eq!(lines.next(), None);
+    }
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 /// Write the boot files for a policy.
 pub fn run(ctx: &Context<'_>, args: &PersistArgs) -> Outcome<Report> {
-    let file = policy_file::load_for_change(ctx, &args.policy.config)?;
+    let file = policy_file::load_for_change(ctx, &args.policy.config, args.trust.trust())?;
     let mut engine = backends::engine(ctx, false)?;
     let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     let zt = std::env::current_exe().or_system("cannot find the zt executable")?;

@@ -120,12 +120,17 @@ impl Policy {
     }
 
     /// Read a configuration file and load it as [`Policy::from_yaml`] does.
+    ///
+    /// The file is read through [`crate::input::Input`]: a regular file or a pipe, never more
+    /// than [`crate::yaml::MAX_INPUT_BYTES`] of it (more is the `too-large` diagnostic), and a
+    /// device, a directory or a FIFO with no writer is refused at once ([`Error::Read`]).
     pub fn from_file(path: &std::path::Path, resolver: &dyn NameResolver) -> Result<Loaded, Error> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+        let input = crate::input::Input::open(path).map_err(|source| Error::Read {
             path: path.to_owned(),
             source,
         })?;
-        Self::from_bytes(bytes, &path.display().to_string(), resolver)
+        let name = path.display().to_string();
+        Self::from_bytes(input.read_policy(&name)?, &name, resolver)
     }
 
     /// Read a policy from raw bytes named `source` (a file's contents): bytes that are not

@@ -148,16 +148,27 @@ pub(crate) fn check_size(text: &str) -> Result<(), YamlError> {
     if text.len() > MAX_INPUT_BYTES {
         return Err(YamlError {
             position: None,
-            message: format!(
-                "the configuration is {} bytes; zt reads at most {} bytes ({} MiB)",
-                text.len(),
-                MAX_INPUT_BYTES,
-                MAX_INPUT_BYTES / (1024 * 1024)
-            ),
+            message: too_large(Some(text.len() as u64)),
             kind: YamlErrorKind::TooLarge,
         });
     }
     Ok(())
+}
+
+/// What the `too-large` diagnostic says of a configuration of `size` bytes, or of one read
+/// from a pipe and given up on one byte past the limit (`None`).
+pub(crate) fn too_large(size: Option<u64>) -> String {
+    let limit = format!(
+        "zt reads at most {MAX_INPUT_BYTES} bytes ({} MiB)",
+        MAX_INPUT_BYTES / (1024 * 1024)
+    );
+    match size {
+        Some(size) => format!("the configuration is {size} bytes; {limit}"),
+        None => format!(
+            "the configuration is more than {MAX_INPUT_BYTES} bytes; {limit}, and stopped \
+             reading there"
+        ),
+    }
 }
 
 /// [`read_streaming`] with the full reader, after the fast one declined `text`: `sink` is
