@@ -19,9 +19,6 @@ use zt_core::{NameResolver, Policy};
 #[error("{0}")]
 pub struct Refusal(pub String);
 
-/// Largest policy file read (the limit `zt` reads too).
-const MAX_POLICY: u64 = 16 * 1024 * 1024;
-
 /// User and group names are resolved by each host, where the policy is enforced: the
 /// operator's machine need not know them. Any name passes here, so push checks everything
 /// else (structure, ports, addresses, selector, order).
@@ -77,19 +74,15 @@ pub async fn push(
     }))
 }
 
+/// The policy file, read as `zt check` reads one: only a regular file or a pipe, never waiting
+/// on a pipe without a writer, and at most 16 MiB.
 fn read_bounded(file: &Path) -> anyhow::Result<String> {
-    use std::io::Read;
-    let f = std::fs::File::open(file)
-        .map_err(|e| Refusal(format!("cannot read {}: {e}", file.display())))?;
-    let mut bytes = Vec::new();
-    f.take(MAX_POLICY + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Refusal(format!("cannot read {}: {e}", file.display())))?;
-    if bytes.len() as u64 > MAX_POLICY {
-        return Err(Refusal(format!("{} is larger than 16 MiB", file.display())).into());
-    }
-    String::from_utf8(bytes)
-        .map_err(|_| Refusal(format!("{} is not UTF-8 text", file.display())).into())
+    let name = file.display().to_string();
+    let bytes = zt_core::input::Input::open(file)
+        .map_err(|e| Refusal(format!("cannot read {name}: {e}")))?
+        .read_policy(&name)
+        .map_err(|e| Refusal(e.to_string().trim_end().to_owned()))?;
+    String::from_utf8(bytes).map_err(|_| Refusal(format!("{name} is not UTF-8 text")).into())
 }
 
 /// `zt-agent remove NAME`. Its report.
