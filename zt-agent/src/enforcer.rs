@@ -193,7 +193,19 @@ impl Enforcer {
             if host.current.is_none() && recorded.is_none() {
                 return Ok(false);
             }
-            host.engine.flush().map_err(|e| e.to_string())?;
+            let flushed = host.engine.flush().map_err(|e| e.to_string())?;
+            for problem in &flushed.unrecorded {
+                crate::agent::log(
+                    "warning",
+                    format_args!("the flush could not be recorded: {problem}"),
+                );
+            }
+            if let Some(path) = &flushed.set_aside {
+                crate::agent::log(
+                    "warning",
+                    format_args!("an unreadable intent was moved aside to {}", path.display()),
+                );
+            }
             host.current = None;
             Ok(true)
         })

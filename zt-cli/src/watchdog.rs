@@ -16,9 +16,8 @@
 use crate::args::{Global, WatchdogArgs};
 use crate::exit::Outcome;
 use crate::{Context, Report, backends};
-use std::fs::OpenOptions;
 use std::io::{self, BufRead, IsTerminal};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -84,13 +83,7 @@ impl Watchdog for Detached {
             }
             return Ok(format!("systemd unit {unit}"));
         }
-        let log_path = state.root().join("watchdog.log");
-        let log = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(&log_path)
-            .map_err(|e| format!("cannot open {}: {e}", log_path.display()))?;
+        let log = state.open_log("watchdog.log").map_err(|e| e.to_string())?;
         let mut command = Command::new(&exe);
         command
             .args(&args)

@@ -219,11 +219,12 @@ fn a_full_or_read_only_state_directory_stops_the_apply_before_the_kernel() {
     let bin = env!("CARGO_BIN_EXE_zt");
     let state = zt.dir.join("small-state");
     std::fs::create_dir_all(&state).unwrap();
-    // A private mount namespace: a 256 KiB tmpfs as the state directory, a policy applied,
-    // then the file system filled (then made read-only), and another apply attempted.
+    // A private mount namespace: a 256 KiB tmpfs as the state directory (mode 0700: a tmpfs
+    // is 1777 by default, which zt refuses as a state directory), a policy applied, then the
+    // file system filled (then made read-only), and another apply attempted.
     let script = format!(
         r#"set -e
-mount -t tmpfs -o size=256k zt-state {state}
+mount -t tmpfs -o size=256k,mode=0700 zt-state {state}
 {bin} --state-dir {state} apply -c {a} >/dev/null
 nft -s list table inet zt > {state}/../before.txt
 dd if=/dev/zero of={state}/fill bs=4k 2>/dev/null || true

@@ -124,7 +124,12 @@ impl Engine {
                 root: self.state.root().to_path_buf(),
             });
         };
-        self.backend.rollback(&point.snapshot)?;
+        self.backend
+            .rollback(&point.snapshot)
+            .map_err(|source| EngineError::Snapshot {
+                path: self.state.dir().join("rollback.json"),
+                source,
+            })?;
         self.state.set_applied(point.previous.as_ref())?;
         self.state.set_rollback_point(None)?;
         self.state.set_pending(None)?;
@@ -164,8 +169,13 @@ impl Engine {
             match self.state.pending()? {
                 Some(p) if p.token == pending.token => {}
                 // Confirmed (the record stays ours) or rolled back (it went back to the
-                // previous one).
-                _ => return Ok(self.state.applied()?.as_ref() == Some(record)),
+                // previous one). Whoever decided holds the lock until its trail line is
+                // written; waiting for it means the decision is fully recorded when this
+                // returns (and its caller reports it).
+                _ => {
+                    let _settled = self.state.lock(Access::Shared, false)?;
+                    return Ok(self.state.applied()?.as_ref() == Some(record));
+                }
             }
             if yes(POLL) {
                 let _lock = self.state.lock(Access::Exclusive, false)?;

@@ -117,6 +117,25 @@ pub enum EngineError {
         #[source]
         source: io::Error,
     },
+    /// The state directory, or a file in it, could be changed by someone other than root and
+    /// the user zt runs as, or a link stands where zt keeps a file: refused before anything
+    /// is read from it or written to it. Whoever controls the directory could otherwise plant
+    /// a link zt would write through as root (the lock, the trail), or a record zt would act
+    /// on (a rollback point whose snapshot deletes the firewall).
+    #[error(
+        "{} is {problem}: whoever controls the state directory could make zt write through \
+         links or act on records planted there, so zt neither reads nor writes it; make it \
+         root's alone (chown root, chmod go-w, remove the links) or use another state \
+         directory",
+        path.display()
+    )]
+    UntrustedState {
+        /// The directory or file.
+        path: PathBuf,
+        /// What is wrong with it (`owned by uid 65534 (nobody), not by root`, `writable by
+        /// its group (mode 0770)`, `a symbolic link`).
+        problem: String,
+    },
     /// The state directory cannot be written, found before anything was changed.
     #[error("the state directory is not writable; nothing was changed: {0}")]
     NotWritable(Box<EngineError>),
@@ -131,6 +150,17 @@ pub enum EngineError {
         /// Why it does not parse.
         #[source]
         source: serde_json::Error,
+    },
+    /// A snapshot kept in a state file could not be put back: the backend cannot read it (the
+    /// file was edited by hand?) or the kernel refused it. Names the file, since the backend's
+    /// own error cannot.
+    #[error("cannot restore the snapshot recorded in {}: {source}", path.display())]
+    Snapshot {
+        /// The state file the snapshot was read from (`intent.json`, `rollback.json`).
+        path: PathBuf,
+        /// What the backend said.
+        #[source]
+        source: zt_core::Error,
     },
     /// A change awaits confirmation, so another apply is refused.
     #[error(
@@ -209,9 +239,18 @@ pub enum EngineError {
 
 impl EngineError {
     /// Who is to blame.
+    ///
+    /// An untrusted state directory ([`EngineError::UntrustedState`]) is [`ErrorClass::Failed`],
+    /// like every other state-directory problem (unreadable, not writable, corrupt): the
+    /// request is fine, the host it runs on is not, and scripts that tell a bad policy (the
+    /// `zt` command's exit 1) from a broken host (exit 3) should see the host.
     pub fn class(&self) -> ErrorClass {
         match self {
             EngineError::Core(zt_core::Error::Invalid(_) | zt_core::Error::Unsupported { .. })
+            | EngineError::Snapshot {
+                source: zt_core::Error::Invalid(_) | zt_core::Error::Unsupported { .. },
+                ..
+            }
             | EngineError::Unreadable { .. }
             | EngineError::Writable { .. }
             | EngineError::Untrusted { .. }
@@ -252,6 +291,20 @@ impl EngineError {
             action,
             path: path.into(),
             source,
+        }
+    }
+
+    /// Whether this is a state directory that cannot be written (a read-only mount, no write
+    /// permission, an immutable directory): what lets the commands that only read go on
+    /// without the lock file, and `flush` go on without its records.
+    pub fn is_read_only(&self) -> bool {
+        match self {
+            EngineError::State { source, .. } => matches!(
+                source.raw_os_error(),
+                Some(libc::EROFS | libc::EACCES | libc::EPERM)
+            ),
+            EngineError::NotWritable(inner) => inner.is_read_only(),
+            _ => false,
         }
     }
 

@@ -45,6 +45,7 @@
 
 mod apply;
 mod confirm;
+mod dir;
 mod error;
 mod inspect;
 pub mod lock;
@@ -64,7 +65,7 @@ pub use policy_file::{PolicyFile, sha256_hex};
 pub use records::{Applied, Intent, Pending, RollbackPoint};
 pub use recovery::Recovered;
 pub use trust::Trust;
-pub use upkeep::{Kept, Persisted};
+pub use upkeep::{Flushed, Kept, Persisted};
 
 use state::StateDir;
 use std::path::Path;

@@ -81,7 +81,12 @@ impl Engine {
         let untouched = self.backend.snapshot()? == intent.point.snapshot
             || self.enforces(intent.point.previous.as_ref())?;
         if !untouched {
-            self.backend.rollback(&intent.point.snapshot)?;
+            self.backend
+                .rollback(&intent.point.snapshot)
+                .map_err(|source| EngineError::Snapshot {
+                    path: self.state.dir().join("intent.json"),
+                    source,
+                })?;
         }
         self.unrecord(intent)?;
         self.state.set_intent(None)?;

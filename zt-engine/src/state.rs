@@ -19,18 +19,30 @@
 //!
 //! Every file is replaced atomically (written beside, synced, renamed, directory synced), so a
 //! crash leaves either the old or the new version, never a torn one.
+//!
+//! zt runs as root, so the directory is trusted only while root (or the user zt runs as) alone
+//! can change it: the root and the backend's directory must belong to root or that user and be
+//! writable by no one else, and every file is opened relative to the checked directory, never
+//! through a link, and must pass the same check — otherwise [`EngineError::UntrustedState`]. Whoever
+//! else controls the directory could plant `lock` → a file of root's (overwritten with the
+//! holder's pid) or a `rollback.json` whose snapshot deletes the firewall.
 
+use crate::dir::{Dir, Open, Trust};
 use crate::error::EngineError;
 use crate::lock::{Access, Lock};
 use crate::records::{Applied, Intent, Pending, RollbackPoint};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// The state directory of one backend, plus the shared lock and trail.
+///
+/// Nothing is read from it or written to it unless the root and the backend's directory are
+/// owned by root (or the user zt runs as) and writable by nobody else, and every file is
+/// opened relative to the checked directory without following links, and checked in turn;
+/// otherwise the operation fails with [`EngineError::UntrustedState`].
 #[derive(Clone, Debug)]
 pub struct StateDir {
     root: PathBuf,
@@ -64,19 +76,41 @@ impl StateDir {
         &self.backend
     }
 
-    /// Create this backend's directory (and the root), mode 0700, if absent.
+    /// Create this backend's directory (and the root), mode 0700, if absent, and check both.
     pub fn create(&self) -> Result<(), EngineError> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-            .map_err(|e| EngineError::state("create", &self.dir, e))
+        self.created().map(drop)
     }
 
-    /// Take the lock, waiting for it unless `no_wait`.
+    /// Check the root and this backend's directory, where they exist: [`EngineError::UntrustedState`]
+    /// when someone other than root and the user zt runs as could change them.
+    pub fn check(&self) -> Result<(), EngineError> {
+        if let Some(root) = Dir::open(&self.root, Trust::Checked)? {
+            root.subdir(&self.backend, false)?;
+        }
+        Ok(())
+    }
+
+    /// Take the lock, waiting for it unless `no_wait`, after checking the state directory (so
+    /// every command that locks refuses an untrusted one before it touches the kernel).
+    ///
+    /// In a state directory that cannot be written (a read-only mount), a lock file that
+    /// exists is locked through a read-only descriptor, and one that does not exist, or a
+    /// root that does not, cannot be created: the lock is then not held
+    /// ([`Lock::is_held`]), and the command goes on without it. Nothing can write records
+    /// there either, so there is nothing for the lock to keep apart: the commands that only
+    /// read (status) see records no one can change, an apply stops at its first write
+    /// ([`StateDir::begin`]), and `flush` reports what it could not record.
     pub fn lock(&self, access: Access, no_wait: bool) -> Result<Lock, EngineError> {
-        self.create()?;
-        Lock::take(&self.root.join("lock"), access, no_wait)
+        let root = match Dir::create(&self.root) {
+            Ok(root) => root,
+            Err(e) if e.is_read_only() => match Dir::open(&self.root, Trust::Checked)? {
+                Some(root) => root,
+                None => return Ok(Lock::not_held()),
+            },
+            Err(e) => return Err(e),
+        };
+        root.subdir(&self.backend, false)?;
+        Lock::take_in(&root, "lock", access, no_wait)
     }
 
     /// The last applied policy.
@@ -133,13 +167,37 @@ impl StateDir {
         self.write("intent.json", intent)
     }
 
+    /// Move the state file `name` aside, as `<name>.corrupt-<time>` beside it, and return its
+    /// new path (`None` when there is no such file): for a record that cannot be read and is
+    /// no longer needed, kept for whoever wants to know what wrote it.
+    pub fn set_aside(&self, name: &str) -> Result<Option<PathBuf>, EngineError> {
+        let Some(dir) = self.own_dir()? else {
+            return Ok(None);
+        };
+        let aside = format!(
+            "{name}.corrupt-{}",
+            jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ")
+        );
+        match dir.rename(name, &aside) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(EngineError::state("move aside", dir.join(name), e)),
+        }
+        dir.sync()?;
+        Ok(Some(dir.join(&aside)))
+    }
+
     /// Record the apply in progress, before the kernel is touched: the first write of an
     /// apply, so a directory that cannot be written (full, read-only) stops it here, with
     /// nothing changed.
     pub fn begin(&self, intent: &Intent) -> Result<(), EngineError> {
         self.open_trail()
             .and_then(|()| self.set_intent(Some(intent)))
-            .map_err(|e| EngineError::NotWritable(Box::new(e)))
+            .map_err(|e| match e {
+                // Refused, not a write that failed: reported as it is.
+                EngineError::UntrustedState { .. } => e,
+                e => EngineError::NotWritable(Box::new(e)),
+            })
     }
 
     /// Record a finished apply: how to undo it and what is in force, both written and synced
@@ -151,71 +209,87 @@ impl StateDir {
         applied: &Applied,
         between: impl FnOnce(),
     ) -> Result<(), EngineError> {
-        let rollback = self.dir.join("rollback.json");
-        let record = self.dir.join("applied.json");
-        let first = stage(&rollback, &encode(point)?)?;
-        let second = match stage(&record, &encode(applied)?) {
+        let (_, dir) = self.created()?;
+        let first = dir.stage("rollback.json", &encode(point)?, 0o600)?;
+        let second = match dir.stage("applied.json", &encode(applied)?, 0o600) {
             Ok(tmp) => tmp,
             Err(e) => {
-                let _ = fs::remove_file(&first);
+                let _ = dir.remove(&first);
                 return Err(e);
             }
         };
-        if let Err(e) = fs::rename(&first, &rollback) {
-            let _ = fs::remove_file(&first);
-            let _ = fs::remove_file(&second);
-            return Err(EngineError::state("write", rollback, e));
+        if let Err(e) = dir.commit(&first, "rollback.json") {
+            let _ = dir.remove(&second);
+            return Err(e);
         }
         between();
-        if let Err(e) = fs::rename(&second, &record) {
-            let _ = fs::remove_file(&second);
-            return Err(EngineError::state("write", record, e));
+        dir.commit(&second, "applied.json")?;
+        dir.sync()
+    }
+
+    /// Open `name` in the root for appending (created 0600), checked like every state file:
+    /// for a log the caller keeps beside the records (the `zt` command's watchdog log).
+    pub fn open_log(&self, name: &str) -> Result<File, EngineError> {
+        let (root, _) = self.created()?;
+        root.file(name, Open::Append)?.ok_or_else(|| {
+            EngineError::state("open", root.join(name), io::ErrorKind::NotFound.into())
+        })
+    }
+
+    /// The bytes of this backend's file `name` (`None` when absent), read like the records.
+    pub(crate) fn read_bytes(&self, name: &str) -> Result<Option<Vec<u8>>, EngineError> {
+        match self.own_dir()? {
+            Some(dir) => dir.read(name),
+            None => Ok(None),
         }
-        sync_dir(&self.dir)
+    }
+
+    /// The root and this backend's directory, created 0700 where absent, both checked.
+    fn created(&self) -> Result<(Dir, Dir), EngineError> {
+        let root = Dir::create(&self.root)?;
+        let own = root.subdir(&self.backend, true)?.ok_or_else(|| {
+            EngineError::state("create", &self.dir, io::ErrorKind::NotFound.into())
+        })?;
+        Ok((root, own))
+    }
+
+    /// This backend's directory, checked, and the root above it; `None` when either is
+    /// absent.
+    fn own_dir(&self) -> Result<Option<Dir>, EngineError> {
+        match Dir::open(&self.root, Trust::Checked)? {
+            Some(root) => root.subdir(&self.backend, false),
+            None => Ok(None),
+        }
     }
 
     /// Fail unless the audit trail can be opened for appending.
     fn open_trail(&self) -> Result<(), EngineError> {
-        self.create()?;
-        let trail = self.root.join("audit.log");
-        OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(&trail)
-            .map_err(|e| EngineError::state("open the audit trail", &trail, e))?;
+        let (root, _) = self.created()?;
+        root.file("audit.log", Open::Append)?;
         Ok(())
     }
 
     fn read<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, EngineError> {
-        let path = self.dir.join(name);
-        let text = match fs::read(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(EngineError::state("read", path, e)),
+        let Some(text) = self.read_bytes(name)? else {
+            return Ok(None);
         };
         serde_json::from_slice(&text)
             .map(Some)
-            .map_err(|source| EngineError::Corrupt { path, source })
+            .map_err(|source| EngineError::Corrupt {
+                path: self.dir.join(name),
+                source,
+            })
     }
 
     fn write<T: Serialize>(&self, name: &str, value: Option<&T>) -> Result<(), EngineError> {
-        let path = self.dir.join(name);
         match value {
-            None => match fs::remove_file(&path) {
-                Ok(()) => sync_dir(&self.dir),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(EngineError::state("remove", path, e)),
+            None => match self.own_dir()? {
+                Some(dir) if dir.remove(name)? => dir.sync(),
+                _ => Ok(()),
             },
             Some(value) => {
-                self.create()?;
-                let mut text =
-                    serde_json::to_vec_pretty(value).map_err(|source| EngineError::Encode {
-                        what: "a state file",
-                        source,
-                    })?;
-                text.push(b'\n');
-                write_atomically(&path, &text, 0o600)
+                let (_, dir) = self.created()?;
+                dir.write_atomically(name, &encode(value)?, 0o600)
             }
         }
     }
@@ -223,14 +297,16 @@ impl StateDir {
 
 /// Append `bytes` to `path` (created 0600) with one `write` on an `O_APPEND` descriptor, then
 /// sync the data: how the trail and the kept audit records grow, so whole lines never
-/// interleave and a line reported written is on disk. `what` names the file in an error.
+/// interleave and a line reported written is on disk. `what` names the file in an error. The
+/// directory holding `path` and the file itself are checked like the state directory, and a
+/// link at `path` is refused, not followed.
 pub fn append(path: &Path, bytes: &[u8], what: &'static str) -> Result<(), EngineError> {
-    let mut file = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| EngineError::state(what, path, e))?;
+    let (dir, name) = split(path, what)?;
+    let dir = Dir::open(dir, Trust::Checked)?
+        .ok_or_else(|| EngineError::state(what, path, io::ErrorKind::NotFound.into()))?;
+    let mut file = dir
+        .file(name, Open::Append)?
+        .ok_or_else(|| EngineError::state(what, path, io::ErrorKind::NotFound.into()))?;
     file.write_all(bytes)
         .and_then(|()| file.sync_data())
         .map_err(|e| EngineError::state(what, path, e))
@@ -246,52 +322,31 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, EngineError> {
     Ok(text)
 }
 
-/// Write `contents` into a temporary file beside `path` and sync it; the temporary's path.
-fn stage(path: &Path, contents: &[u8]) -> Result<PathBuf, EngineError> {
-    stage_with(path, contents, 0o600)
-}
-
-fn stage_with(path: &Path, contents: &[u8], mode: u32) -> Result<PathBuf, EngineError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map_or_else(|| "zt".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| -> io::Result<()> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        file.write_all(contents)?;
-        file.sync_all()
-    })();
-    match result {
-        Ok(()) => Ok(tmp),
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(EngineError::state("write", path, e))
-        }
-    }
-}
-
 /// Replace `path` with `contents`: write a temporary file beside it, sync it, rename it over
 /// the old one and sync the directory, so readers (and a crash) see the old or the new file.
+/// The temporary is created exclusively and never through a link planted at its name. The
+/// directory is not checked: this is how `persist` writes boot files where the operator says.
 pub fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), EngineError> {
-    let tmp = stage_with(path, contents, mode)?;
-    if let Err(e) = fs::rename(&tmp, path) {
-        let _ = fs::remove_file(&tmp);
-        return Err(EngineError::state("write", path, e));
-    }
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
+    let (dir, name) = split(path, "write")?;
+    Dir::open(dir, Trust::Unchecked)?
+        .ok_or_else(|| EngineError::state("write", path, io::ErrorKind::NotFound.into()))?
+        .write_atomically(name, contents, mode)
 }
 
-/// Make a rename or removal in `dir` durable.
-fn sync_dir(dir: &Path) -> Result<(), EngineError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| EngineError::state("sync", dir, e))
+/// `path`'s directory and file name.
+fn split<'a>(path: &'a Path, what: &'static str) -> Result<(&'a Path, &'a str), EngineError> {
+    let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+        EngineError::state(
+            what,
+            path,
+            io::Error::new(io::ErrorKind::InvalidInput, "not a file name zt writes"),
+        )
+    })?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Ok((dir, name))
 }
 
 #[cfg(test)]
@@ -299,6 +354,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use jiff::Timestamp;
+    use std::fs;
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("zt-state-{name}-{}", std::process::id()));
@@ -337,5 +393,22 @@ mod tests {
         let e = state.pending().unwrap_err();
         assert!(e.to_string().contains("pending.json"), "{e}");
         fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn an_atomic_write_does_not_follow_a_link_planted_at_its_temporary_name() {
+        let dir = temp_dir("temporary");
+        fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        fs::write(&victim, "precious\n").unwrap();
+        let target = dir.join("zt.service");
+        let tmp = dir.join(format!(".zt.service.tmp-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &tmp).unwrap();
+        write_atomically(&target, b"[Unit]\n", 0o644).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert!(!fs::symlink_metadata(&target).unwrap().is_symlink());
+        assert_eq!(fs::read_to_string(&target).unwrap(), "[Unit]\n");
+        assert!(!tmp.exists());
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -21,6 +21,19 @@ pub struct Persisted {
     pub links: Vec<PathBuf>,
 }
 
+/// What `flush` did besides emptying the kernel.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Flushed {
+    /// What could not be written to the state directory after the kernel was flushed (a
+    /// read-only or full directory): the records may still name the flushed policy, and the
+    /// trail may have no line for the flush. The flush itself stands.
+    pub unrecorded: Vec<EngineError>,
+    /// Where an intent that could not be read was moved (`intent.json.corrupt-<time>` beside
+    /// it), kept for whoever wants to know what wrote it.
+    pub set_aside: Option<PathBuf>,
+}
+
 /// The refusals a backend recorded itself, as kept in the state directory.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Kept {
@@ -33,7 +46,13 @@ pub struct Kept {
 impl Engine {
     /// Remove everything zt owns in the kernel (other tools' rules are untouched) and forget
     /// what was applied.
-    pub fn flush(&mut self) -> Result<(), EngineError> {
+    ///
+    /// Flush is the way out when everything else fails, so once the kernel is flushed the
+    /// flush stands: what cannot be written to the state directory afterwards (a read-only or
+    /// full one) is reported in [`Flushed::unrecorded`], not as an error. An intent that
+    /// cannot be read is moved aside ([`Flushed::set_aside`]): with zt's kernel state gone it
+    /// has nothing left to recover, and left in place it would block every later apply.
+    pub fn flush(&mut self) -> Result<Flushed, EngineError> {
         let _lock = self.state.lock(Access::Exclusive, self.no_wait)?;
         let backend = self.state.backend().to_owned();
         self.backend
@@ -45,11 +64,32 @@ impl Engine {
                     &Entry::new("flush", &backend, "failed").error(e),
                 );
             })?;
-        self.state.set_pending(None)?;
-        self.state.set_intent(None)?;
-        self.state.set_rollback_point(None)?;
-        self.state.set_applied(None)?;
-        trail::append(self.state.root(), &Entry::new("flush", &backend, "flushed"))
+        let mut flushed = Flushed::default();
+        let intent = match self.state.intent() {
+            Err(EngineError::Corrupt { .. }) => self.state.set_aside("intent.json").map(|aside| {
+                flushed.set_aside = aside;
+            }),
+            // Readable (or absent): an interrupted apply whose kernel state is gone now.
+            _ => self.state.set_intent(None),
+        };
+        let forgotten = [
+            intent,
+            self.state.set_pending(None),
+            self.state.set_rollback_point(None),
+            self.state.set_applied(None),
+        ];
+        flushed.unrecorded = forgotten.into_iter().filter_map(Result::err).collect();
+        let mut entry = Entry::new("flush", &backend, "flushed");
+        if let Some(aside) = &flushed.set_aside {
+            entry = entry.error(format!(
+                "the unreadable intent.json was moved aside to {}",
+                aside.display()
+            ));
+        }
+        if let Err(e) = trail::append(self.state.root(), &entry) {
+            flushed.unrecorded.push(e);
+        }
+        Ok(flushed)
     }
 
     /// Write what restores `policy` at boot under `root` (`/` on a host; an image being built,
@@ -131,11 +171,11 @@ impl Engine {
             }
             crate::state::append(&path, &lines, "append to")?;
         }
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(EngineError::state("read", path, e)),
-        };
+        let bytes = self
+            .state
+            .read_bytes("audit-records.jsonl")?
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
         let backend = self.state.backend().to_owned();
         let records = text
             .lines()
