@@ -15,11 +15,11 @@
 //! The agent is built first (release profile, into `target/zt-bench`, as `zt_apply` does).
 
 use criterion::{BenchmarkId, Criterion, SamplingMode};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use zt_testkit::fleet::{Fleet, Host, HostOptions};
-use zt_testkit::{Prerequisite, require};
+use zt_testkit::{Prerequisite, release_binary, require};
 
 /// Version `v` of the policy every host enforces: one port changes per push.
 fn policy(v: u32) -> String {
@@ -27,31 +27,6 @@ fn policy(v: u32) -> String {
         "version: \"1.0\"\nselector: {{fleet: bench}}\nrules:\n  - name: web\n    from: {{uid: 20001}}\n    to: {{host: 10.1.0.0/24, port: {}}}\n    action: allow\n",
         1024 + v % 60_000
     )
-}
-
-/// Build the release `zt-agent`; its path.
-fn agent_binary() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target = root.join("target").join("zt-bench");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let built = Command::new(cargo)
-        .current_dir(root)
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            "zt-agent",
-            "--bin",
-            "zt-agent",
-        ])
-        .arg("--target-dir")
-        .arg(&target)
-        .status();
-    match built {
-        Ok(s) if s.success() => target.join("release").join("zt-agent"),
-        other => panic!("cannot build the zt-agent binary: {other:?}"),
-    }
 }
 
 /// Wait until every one of `hosts` hosts reports `applied` for policy `bench` at `revision`.
@@ -131,7 +106,11 @@ fn main() {
     ]) {
         return;
     }
-    let agent = agent_binary();
+    let agent = release_binary(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        "zt-agent",
+        "zt-agent",
+    );
     let mut criterion = Criterion::default()
         .configure_from_args()
         .sample_size(10)

@@ -11,11 +11,11 @@
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use zt::nft::NftBackend;
 use zt::{Backend, Policy, StaticResolver};
-use zt_testkit::{Netns, Prerequisite, require};
+use zt_testkit::{Netns, Prerequisite, release_binary, require};
 
 /// `n` rules: uid 20000 + i may reach 10.x.y.0/24 (x.y from i) on port 1024 + i.
 fn policy(n: usize) -> String {
@@ -31,31 +31,6 @@ fn policy(n: usize) -> String {
         );
     }
     y
-}
-
-/// Build the release `zt` binary; its path.
-fn zt_binary() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target = root.join("target").join("zt-bench");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let built = Command::new(cargo)
-        .current_dir(root)
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            "zt-cli",
-            "--bin",
-            "zt",
-        ])
-        .arg("--target-dir")
-        .arg(&target)
-        .status();
-    match built {
-        Ok(s) if s.success() => target.join("release").join("zt"),
-        other => panic!("cannot build the zt binary: {other:?}"),
-    }
 }
 
 /// `zt --state-dir STATE apply -c POLICY`, which must succeed.
@@ -85,7 +60,7 @@ fn bench(c: &mut Criterion) {
     if !require(&[Prerequisite::Root, Prerequisite::Binary("nft")]) {
         return;
     }
-    let zt = zt_binary();
+    let zt = release_binary(Path::new(env!("CARGO_MANIFEST_DIR")), "zt-cli", "zt");
     let _netns = Netns::new();
     let dir = std::env::temp_dir().join(format!("zt-bench-apply-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);

@@ -19,8 +19,9 @@ pub const RECORDED_AS: &str = "zt-agent:effective-policy";
 /// What the engine thread owns: the engine, and the effective policy it enforces.
 pub struct Host {
     engine: Engine,
-    /// The last effective policy applied (or restored); drift is checked against it.
-    current: Option<String>,
+    /// The last effective policy applied (or restored), validated; drift is checked against
+    /// it.
+    current: Option<PolicyFile>,
 }
 
 /// A job for the engine thread.
@@ -150,17 +151,17 @@ impl Enforcer {
     /// drift (or nothing enforced).
     pub async fn check_and_repair(&self) -> Result<Option<Repair>, Failure> {
         self.run(|host| {
-            let Some(text) = host.current.clone() else {
+            // Checked as validated when it was applied: every 30 s, no need to read it again.
+            let Some(file) = host.current.clone() else {
                 return Ok(None);
             };
-            let file = load(&host.engine, text.clone())?;
             let drift = host.engine.verify(&file).map_err(|e| e.to_string())?;
             if drift.is_empty() {
                 return Ok(None);
             }
             let at = Timestamp::now();
             let detail = drift.to_string().trim_end().to_owned();
-            Ok(Some(match host.apply(text) {
+            Ok(Some(match host.apply_file(file) {
                 Ok(applied) => Repair {
                     detail,
                     repaired: true,
@@ -216,11 +217,15 @@ impl Enforcer {
 impl Host {
     fn apply(&mut self, text: String) -> Result<Applied, Failure> {
         let file = load(&self.engine, text)?;
+        self.apply_file(file)
+    }
+
+    fn apply_file(&mut self, file: PolicyFile) -> Result<Applied, Failure> {
         let outcome = self
             .engine
             .apply(&file, ApplyOptions::default())
             .map_err(|e| e.to_string())?;
-        self.current = Some(file.source);
+        self.current = Some(file);
         let applied_at = self
             .engine
             .state()

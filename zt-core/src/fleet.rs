@@ -321,11 +321,11 @@ pub fn compose(parts: &[Part<'_>]) -> Result<Config, ComposeError> {
 fn merge_settings(parts: &[&Part<'_>]) -> Result<Option<SettingsConfig>, ComposeError> {
     let mut merged = SettingsConfig::default();
     let mut any = false;
-    // The first policy to write each setting, and the value it wrote, in words.
-    let mut first: BTreeMap<&'static str, (&str, String)> = BTreeMap::new();
+    let mut agreed = Agreed::default();
     for part in parts {
         let settings: &Settings = part.loaded.policy.settings();
-        let exported = crate::policy::export::settings_config(settings);
+        // Both taken apart in full: a setting added to either does not compile until it is
+        // merged here.
         let SettingsConfig {
             default_policy,
             log_blocked,
@@ -334,61 +334,107 @@ fn merge_settings(parts: &[&Part<'_>]) -> Result<Option<SettingsConfig>, Compose
             preserve_ssh,
             ssh_ports,
             preserve_established,
-        } = exported;
+        } = crate::policy::export::settings_config(settings);
         let w = part.loaded.written;
-        let mut take = |key: &'static str, written: bool, value: String| {
-            if !written {
-                return Ok(false);
-            }
-            match first.get(key) {
-                Some((name, v)) if *v != value => Err(ComposeError::Conflict(Conflict {
-                    setting: key,
-                    first: ((*name).to_owned(), v.clone()),
-                    second: (part.name.to_owned(), value),
-                })),
-                Some(_) => Ok(false),
-                None => {
-                    first.insert(key, (part.name, value));
-                    Ok(true)
-                }
-            }
-        };
-        if take(
+        let WrittenSettings {
+            default_policy: w_default_policy,
+            log_blocked: w_log_blocked,
+            log_prefix: w_log_prefix,
+            log_rate: w_log_rate,
+            preserve_ssh: w_preserve_ssh,
+            ssh_ports: w_ssh_ports,
+            preserve_established: w_preserve_established,
+        } = w;
+        let m = &mut merged;
+        agreed.take(
+            part.name,
             "settings.default_policy",
-            w.default_policy,
-            words(&default_policy),
-        )? {
-            merged.default_policy = default_policy;
-        }
-        if take("settings.log_blocked", w.log_blocked, words(&log_blocked))? {
-            merged.log_blocked = log_blocked;
-        }
-        if take("settings.log_prefix", w.log_prefix, words(&log_prefix))? {
-            merged.log_prefix = log_prefix;
-        }
-        if take("settings.log_rate", w.log_rate, words(&log_rate))? {
-            merged.log_rate = log_rate;
-        }
-        if take(
+            w_default_policy,
+            default_policy,
+            &mut m.default_policy,
+        )?;
+        agreed.take(
+            part.name,
+            "settings.log_blocked",
+            w_log_blocked,
+            log_blocked,
+            &mut m.log_blocked,
+        )?;
+        agreed.take(
+            part.name,
+            "settings.log_prefix",
+            w_log_prefix,
+            log_prefix,
+            &mut m.log_prefix,
+        )?;
+        agreed.take(
+            part.name,
+            "settings.log_rate",
+            w_log_rate,
+            log_rate,
+            &mut m.log_rate,
+        )?;
+        agreed.take(
+            part.name,
             "settings.preserve_ssh",
-            w.preserve_ssh,
-            words(&preserve_ssh),
-        )? {
-            merged.preserve_ssh = preserve_ssh;
-        }
-        if take("settings.ssh_ports", w.ssh_ports, words(&ssh_ports))? {
-            merged.ssh_ports = ssh_ports;
-        }
-        if take(
+            w_preserve_ssh,
+            preserve_ssh,
+            &mut m.preserve_ssh,
+        )?;
+        agreed.take(
+            part.name,
+            "settings.ssh_ports",
+            w_ssh_ports,
+            ssh_ports,
+            &mut m.ssh_ports,
+        )?;
+        agreed.take(
+            part.name,
             "settings.preserve_established",
-            w.preserve_established,
-            words(&preserve_established),
-        )? {
-            merged.preserve_established = preserve_established;
-        }
+            w_preserve_established,
+            preserve_established,
+            &mut m.preserve_established,
+        )?;
         any |= w != WrittenSettings::default();
     }
     Ok(any.then_some(merged))
+}
+
+/// The first policy to write each setting, and the value it wrote, in words.
+#[derive(Default)]
+struct Agreed<'a> {
+    first: BTreeMap<&'static str, (&'a str, String)>,
+}
+
+impl<'a> Agreed<'a> {
+    /// Policy `policy` wrote `key` (if `written`) as `value`: the first to write it sets
+    /// `slot`; a later one must write the same value.
+    fn take<T: Serialize>(
+        &mut self,
+        policy: &'a str,
+        key: &'static str,
+        written: bool,
+        value: Option<Spanned<T>>,
+        slot: &mut Option<Spanned<T>>,
+    ) -> Result<(), ComposeError> {
+        if !written {
+            return Ok(());
+        }
+        let text = words(&value);
+        match self.first.get(key) {
+            Some((name, v)) if *v != text => Err(ComposeError::Conflict(Conflict {
+                setting: key,
+                first: ((*name).to_owned(), v.clone()),
+                second: (policy.to_owned(), text),
+            })),
+            Some(_) => Ok(()),
+            None => {
+                self.first.insert(key, (policy, text));
+                *slot = value;
+                Ok(())
+            }
+        }
+    }
 }
 
 /// A setting's value as YAML would write it, for comparing and for the conflict message.

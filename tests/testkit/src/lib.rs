@@ -52,6 +52,7 @@ mod netns;
 mod peer;
 mod prerequisites;
 mod probe;
+mod release;
 pub mod scenarios;
 mod sockaddr;
 
@@ -63,3 +64,4 @@ pub use netns::Netns;
 pub use peer::Peer;
 pub use prerequisites::{Prerequisite, require};
 pub use probe::{Identity, Outcome, Proto, connect_as};
+pub use release::release_binary;
